@@ -1,0 +1,77 @@
+"""`hublint check`: turn targets (Hub ids or directories) into LintResults. Clients are passed in."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.hub import HubBaseFacts, HubClient, HubError
+from bot.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
+from bot.local import LocalRepo
+from bot.snapshots import UnreadableRepo, build_snapshot, is_hub_id
+
+
+class TargetError(Exception):
+    """A target that is neither a directory nor a Hub id."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # as the user wrote it
+    path: Path | None = None  # a directory
+    repo_id: str | None = None
+    revision: str | None = None
+
+
+def parse_target(text: str, revision: str | None = None) -> Target:
+    if os.path.isdir(text):
+        return Target(text, path=Path(text))
+    repo_id, _, at_revision = text.partition("@")
+    if is_hub_id(repo_id) and "/" in repo_id:
+        return Target(text, repo_id=repo_id, revision=at_revision or revision)
+    raise TargetError(f"{text!r} is neither a directory nor a Hub id (owner/name[@revision])")
+
+
+def default_cache_dir() -> Path | None:
+    if os.environ.get("HUBLINT_NO_CACHE"):
+        return None
+    root = os.environ.get("HUBLINT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hublint"
+    )
+    return Path(root) / "base-facts"
+
+
+class Checker:
+    """Lints targets with one Hub client, so base facts are fetched once and shared by every adapter."""
+
+    def __init__(self, client: HubClient, config: LintConfig, *, cache_dir: Path | None = None) -> None:
+        self.client = client
+        self.config = config
+        self.rules = selected_rules(config)
+        self.needs = needs_of(self.rules)
+        self.bases = HubBaseFacts(client, cache_dir)
+
+    def check(self, target: Target, base_override: str | None = None) -> LintResult:
+        before = Stats(self.client.stats.http_requests, self.client.stats.bytes_downloaded)
+        source = "local" if target.path is not None else "hub"
+        try:
+            if target.path is not None:
+                repo = LocalRepo(target.path, target.name)
+            else:
+                assert target.repo_id is not None
+                repo = self.client.open_repo(target.repo_id, target.revision)
+            snapshot = build_snapshot(repo, self.needs, self.bases, base_override)
+            result = run_rules(snapshot, self.rules, self.config)
+        except (HubError, UnreadableRepo, OSError) as exc:
+            result = LintResult(target.name, source, target.revision, error=_one_line(exc))
+        result.stats = Stats(
+            self.client.stats.http_requests - before.http_requests,
+            self.client.stats.bytes_downloaded - before.bytes_downloaded,
+        )
+        return result
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,175 @@
+"""The command line: the only module that prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import rules
+from rules.model import Severity
+
+from bot import __version__, templates
+from bot.config import FAIL_ON, ConfigError, load_config, merge
+from bot.render import FORMATS, render
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad flags or targets: a one-line message and exit 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return args.run(args)
+    except (UsageError, ConfigError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+def _fail(message: str) -> int:
+    print(f"hublint: {message.splitlines()[0] if message else 'error'}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hublint", description="Lint PEFT adapters on the Hugging Face Hub from their headers, not their weights."
+    )
+    parser.add_argument("--version", action="version", version=f"hublint {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    check = commands.add_parser("check", help="lint Hub repos (owner/name[@rev]) or adapter directories")
+    check.add_argument("targets", nargs="+", metavar="TARGET")
+    check.add_argument("--format", choices=FORMATS, default="text")
+    check.add_argument("--fail-on", choices=FAIL_ON, default=None, help="lowest severity that fails (default: error)")
+    check.add_argument("--select", action="append", default=None, metavar="CODES", help="only these rules/prefixes")
+    check.add_argument("--ignore", action="append", default=[], metavar="CODES", help="skip these rules/prefixes")
+    _hub_arguments(check)
+    check.add_argument("--base-model", metavar="ID", help="lint against this base instead of the config's")
+    check.add_argument("--revision", metavar="REV", help="revision of every Hub target without @rev")
+    check.add_argument("--config", type=Path, metavar="PATH", help="a .hublint.toml or pyproject.toml to use")
+    check.add_argument("--no-cache", action="store_true", help="do not read or write the base-facts cache")
+    check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    check.set_defaults(run=_check)
+
+    listing = commands.add_parser("rules", help="list the rules")
+    listing.set_defaults(run=_rules)
+
+    rule = commands.add_parser("rule", help="show a rule's documentation")
+    rule.add_argument("rule", metavar="CODE|NAME")
+    rule.set_defaults(run=_rule)
+
+    demo = commands.add_parser("demo", help="run hublint offline against the built-in Hub emulator")
+    demo.add_argument("--keep", type=Path, metavar="DIR", help="write the sample repos here and keep them")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _hub_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint", metavar="URL", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
+    parser.add_argument("--token", metavar="T", help="Hub token (default: HF_TOKEN, or your `hf auth login`)")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from bot.check import Checker, TargetError, default_cache_dir, parse_target
+    from bot.hub import HubClient
+
+    try:
+        targets = [parse_target(t, args.revision) for t in args.targets]
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+    file_config = _file_config(args.config, targets[0].path)
+    config = merge(file_config, select=args.select, ignore=args.ignore)
+    try:
+        client = HubClient(args.endpoint, args.token)
+    except ValueError as exc:
+        raise UsageError(f"--endpoint: {exc}") from None
+    with client:
+        try:
+            checker = Checker(client, config, cache_dir=None if args.no_cache else default_cache_dir())
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        results = [checker.check(target, args.base_model) for target in targets]
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    sys.stdout.write(render(results, args.format, version=__version__, color=color))
+    for result in results:
+        if result.error:
+            _fail(f"{result.target}: {result.error}")
+    if any(r.error for r in results):
+        return EXIT_ERROR
+    return _exit_code(results, args.fail_on or file_config.fail_on or "error")
+
+
+def _file_config(explicit: Path | None, first_directory: Path | None):  # noqa: ANN202 - FileConfig
+    from bot.config import parse_config
+
+    if explicit is None:
+        return load_config(first_directory)
+    try:
+        text = explicit.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{explicit}: {exc.strerror}") from None
+    parsed = parse_config(text, explicit)
+    if parsed is None:
+        raise ConfigError(f"{explicit}: no [tool.hublint] table")
+    return parsed
+
+
+def _exit_code(results, fail_on: str) -> int:  # noqa: ANN001
+    if fail_on == "never":
+        return EXIT_OK
+    threshold = Severity(fail_on).rank
+    failing = any(f.severity.rank >= threshold for r in results for f in r.findings)
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def _rules(args: argparse.Namespace) -> int:
+    rows = [("CODE", "NAME", "CATEGORY", "SEVERITY", "FIX")]
+    for rule in rules.ALL_RULES:
+        rows.append((rule.code, rule.name, rule.category.value, rule.severity.value, "yes" if rule.fixable else ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return EXIT_OK
+
+
+def _rule(args: argparse.Namespace) -> int:
+    try:
+        rule = rules.get(args.rule)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    doc = templates.rule_doc(rule.code)
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(doc))
+    else:
+        sys.stdout.write(doc)
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return EXIT_OK if run_demo(args.keep, emit=_emit) else EXIT_ERROR
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Turn a rule's LoadRecipe into a complete Python program (templates/loading/)."""
+
+from __future__ import annotations
+
+from rules.model import LoadRecipe
+
+from bot import templates
+
+
+def loading_code(recipe: LoadRecipe) -> str:
+    """Runnable Python that loads the adapter correctly with transformers + peft, from the Hub ids involved.
+
+    Repo strings reach the program only as Python literals (repr), so no repo content can inject code.
+    """
+    return templates.render(
+        "loading/causal_lm.py.j2",
+        recipe=recipe,
+        revision_arg=_revision_arg,
+    )
+
+
+def _revision_arg(revision: str | None) -> str:
+    return f", revision={revision!r}" if revision else ""

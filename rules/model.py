@@ -1,0 +1,135 @@
+"""The vocabulary every rule speaks: severities, categories, findings, fixes and the Rule base class.
+
+Rules are pure: they read a `RepoSnapshot` and yield `Finding`s. Code, name, category and default severity
+always come from the rule class itself, so a finding can never claim to be something its rule is not.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from rules.snapshot import RepoSnapshot
+
+
+class Severity(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 1, "warning": 2, "error": 3}[self.value]
+
+
+class Category(str, enum.Enum):
+    VOCAB = "vocab"
+    TOKENIZER = "tokenizer"
+    RANK = "rank"
+    SHAPE = "shape"
+    INTEGRITY = "integrity"
+    SECURITY = "security"
+    PROVENANCE = "provenance"
+    SERVING = "serving"
+    COMPAT = "compat"
+    METADATA = "metadata"
+
+
+class Need(str, enum.Enum):
+    """What a rule reads, so the fetchers read only the small files that the enabled rules use."""
+
+    CONFIG = "config"  # adapter_config.json
+    WEIGHTS = "weights"  # safetensors headers of the adapter
+    TOKENIZER = "tokenizer"  # tokenizer metadata of the adapter repo
+    CARD = "card"  # README front matter
+    BASE = "base"  # base-model facts: config, shapes, parameter count, tokenizer
+
+
+@dataclass(frozen=True)
+class LoadRecipe:
+    """What a working loading program has to do. `bot/` turns it into Python through templates/loading."""
+
+    base_model: str
+    adapter: str
+    adapter_revision: str | None = None
+    base_revision: str | None = None
+    resize_embeddings_to: int | None = None
+    tokenizer_size: int | None = None  # len(tokenizer) of the tokenizer the program loads, when known
+    tokenizer_from_adapter: bool = False
+    auto_class: str = "AutoModelForCausalLM"
+
+
+@dataclass(frozen=True)
+class Fix:
+    summary: str
+    recipe: LoadRecipe | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    name: str
+    category: Category
+    severity: Severity
+    message: str
+    file: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    fix: Fix | None = None
+
+
+class Rule:
+    """Base class of every rule. A subclass sets the class attributes and implements `check`.
+
+    `options` holds the rule's thresholds with their defaults; configuration may override them by name.
+    """
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    category: ClassVar[Category]
+    severity: ClassVar[Severity]
+    needs: ClassVar[frozenset[Need]] = frozenset({Need.CONFIG, Need.WEIGHTS})
+    options: ClassVar[Mapping[str, Any]] = {}
+    fixable: ClassVar[bool] = False
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        unknown = set(options or {}) - set(self.options)
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise ValueError(f"{self.code} has no option {', '.join(sorted(unknown))} (options: {known})")
+        self.settings: dict[str, Any] = {**self.options, **(options or {})}
+
+    def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
+        raise NotImplementedError
+
+    def finding(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        fix: Fix | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        return Finding(
+            rule=self.code,
+            name=self.name,
+            category=self.category,
+            severity=severity or self.severity,
+            message=message,
+            file=file,
+            details=dict(details or {}),
+            fix=fix,
+        )
+
+    def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
+        """Why this rule cannot judge the snapshot (e.g. the base model's facts are missing), or None."""
+        if Need.CONFIG in self.needs and snapshot.adapter_config is None:
+            return "needs adapter_config.json, which is missing or unparsable"
+        if Need.BASE in self.needs and (snapshot.base is None or not snapshot.base.available):
+            base = snapshot.base
+            detail = f" ({base.model_id}: {base.message or base.status})" if base else ""
+            return "needs the base model's facts, which could not be read" + detail
+        return None

@@ -1,0 +1,142 @@
+"""How PEFT names the tensors it saves, and which of them carry vocabulary rows (research/peft.md, section 1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rules.snapshot import (
+    INPUT_EMBEDDING_NAMES,
+    OUTPUT_EMBEDDING_NAMES,
+    BaseModelFacts,
+    RepoSnapshot,
+    TensorHeader,
+    WeightsFile,
+)
+
+PREFIX = "base_model.model."
+
+# Longest suffix first: the first match decides the kind.
+_SUFFIX_KINDS: tuple[tuple[str, str], ...] = (
+    (".token_adapter.trainable_tokens_delta", "token_delta"),
+    (".trainable_tokens_delta", "token_delta"),
+    (".token_adapter.base_layer.weight", "full"),
+    (".modules_to_save.weight", "full"),
+    (".original_module.weight", "full"),
+    (".lora_embedding_A", "lora_embedding_A"),
+    (".lora_embedding_B", "lora_embedding_B"),
+    (".lora_magnitude_vector", "magnitude"),
+    (".lora_A.weight", "lora_A"),
+    (".lora_B.weight", "lora_B"),
+    (".lora_B.bias", "lora_bias"),
+    (".base_layer.weight", "full"),
+    (".base_layer.bias", "bias"),
+    (".weight", "full"),
+    (".bias", "bias"),
+)
+LORA_KINDS = frozenset({"lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B"})
+
+
+@dataclass(frozen=True)
+class AdapterKey:
+    name: str
+    module: str  # module path in the base model, e.g. "model.layers.0.self_attn.q_proj"
+    kind: str  # lora_A | lora_B | lora_embedding_A | lora_embedding_B | magnitude | token_delta | full | bias | ...
+    prefixed: bool  # starts with "base_model.model." as PEFT writes it
+
+    @property
+    def leaf(self) -> str:
+        return self.module.rsplit(".", 1)[-1]
+
+
+def parse_key(name: str) -> AdapterKey:
+    prefixed = name.startswith(PREFIX)
+    rest = name[len(PREFIX) :] if prefixed else name
+    for suffix, kind in _SUFFIX_KINDS:
+        if rest.endswith(suffix):
+            return AdapterKey(name, rest[: -len(suffix)], kind, prefixed)
+    return AdapterKey(name, rest, "other", prefixed)
+
+
+def adapter_keys(snapshot: RepoSnapshot) -> Iterator[tuple[WeightsFile, TensorHeader, AdapterKey]]:
+    for weights, tensor in snapshot.tensors():
+        yield weights, tensor, parse_key(tensor.name)
+
+
+def _embedding_module(base: BaseModelFacts | None, output: bool) -> str | None:
+    if base is None or not base.available:
+        return None
+    tensor = base.embedding_tensor(output=output)
+    return tensor.rsplit(".", 1)[0] if tensor else None
+
+
+def embedding_role(key: AdapterKey, base: BaseModelFacts | None) -> str | None:
+    """"embed" or "lm_head" when the key belongs to the input or output embedding, else None."""
+    for role, output, names in (("embed", False, INPUT_EMBEDDING_NAMES), ("lm_head", True, OUTPUT_EMBEDDING_NAMES)):
+        module = _embedding_module(base, output)
+        if module is not None and key.module == module:
+            return role
+        if module is None and key.leaf in names:
+            return role
+    return None
+
+
+@dataclass(frozen=True)
+class VocabTensor:
+    """A saved tensor whose size along one axis is the number of vocabulary rows."""
+
+    file: str
+    tensor: TensorHeader
+    key: AdapterKey
+    role: str  # "embed" | "lm_head"
+    rows: int
+
+
+def vocab_tensors(snapshot: RepoSnapshot) -> list[VocabTensor]:
+    found = []
+    for weights, tensor, key in adapter_keys(snapshot):
+        role = embedding_role(key, snapshot.base)
+        rows = _rows(key, tensor, role)
+        if role and rows is not None:
+            found.append(VocabTensor(weights.path, tensor, key, role, rows))
+    return found
+
+
+def _rows(key: AdapterKey, tensor: TensorHeader, role: str | None) -> int | None:
+    shape = tensor.shape
+    if role is None or not shape:
+        return None
+    if key.kind == "full" and len(shape) == 2:
+        return shape[0]
+    if role == "embed" and key.kind == "lora_embedding_A" and len(shape) == 2:
+        return shape[1]
+    if role == "lm_head" and key.kind in ("lora_B", "magnitude"):
+        return shape[0]
+    return None
+
+
+def trainable_token_indices(config: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The configured trainable token indices per embedding module (LoRA field or TRAINABLE_TOKENS type)."""
+    value = config.get("trainable_token_indices")
+    if config.get("peft_type") == "TRAINABLE_TOKENS":
+        targets = config.get("target_modules") or ["embed_tokens"]
+        target = targets if isinstance(targets, str) else (targets[0] if targets else "embed_tokens")
+        value = {str(target): config.get("token_indices") or []}
+    if isinstance(value, list):
+        return {"embed_tokens": value}
+    if isinstance(value, Mapping):
+        return {str(k): list(v) if isinstance(v, list) else [] for k, v in value.items()}
+    return {}
+
+
+def pattern_match(patterns: Mapping[str, Any] | None, module: str) -> Any:
+    """PEFT's rank_pattern/alpha_pattern lookup: keys are regexes matched as `(.*\\.)?(key)$`, first match wins."""
+    for key, value in (patterns or {}).items():
+        try:
+            if re.match(rf"(.*\.)?({key})$", module):
+                return value
+        except re.error:
+            continue
+    return None

@@ -1,0 +1,68 @@
+"""HL101: saved embedding / lm_head rows differ from the base model's, so a plain load fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rules.model import Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
+from rules.peftkeys import VocabTensor, vocab_tensors
+from rules.snapshot import RepoSnapshot
+
+
+class EmbeddingVocabMismatch(Rule):
+    code = "HL101"
+    name = "embedding-vocab-mismatch"
+    category = Category.VOCAB
+    severity = Severity.ERROR
+    needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE, Need.TOKENIZER})
+    fixable = True
+
+    def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
+        base = snapshot.base
+        assert base is not None  # skip_reason() guards Need.BASE
+        base_rows = {"embed": base.embedding_rows, "lm_head": base.lm_head_rows}
+        mismatched = [v for v in vocab_tensors(snapshot) if base_rows[v.role] and v.rows != base_rows[v.role]]
+        if not mismatched or snapshot.base_model_id is None:
+            return
+        adapter_rows = _target_rows(mismatched)
+        base_row_count = base_rows[mismatched[0].role]
+        tokenizer = snapshot.tokenizer if snapshot.tokenizer and snapshot.tokenizer.files else None
+        tokenizer_size = tokenizer.size if tokenizer else None
+        details = {
+            "adapter_rows": adapter_rows,
+            "base_rows": base_row_count,
+            "tokenizer_size": tokenizer_size,
+            "tensors": {v.tensor.name: list(v.tensor.shape) for v in mismatched},
+        }
+        summary = f"Resize the base model's embeddings to exactly {adapter_rows} rows before loading the adapter"
+        if tokenizer_size is not None and tokenizer_size != adapter_rows:
+            summary += (
+                f" (not len(tokenizer) = {tokenizer_size}: training padded the matrix, so resizing to the"
+                " tokenizer's length still fails)"
+            )
+        recipe = LoadRecipe(
+            base_model=snapshot.base_model_id,
+            adapter=snapshot.hub_id or snapshot.target,
+            adapter_revision=snapshot.requested_revision,
+            base_revision=_str_or_none(snapshot.config.get("revision")),
+            resize_embeddings_to=adapter_rows,
+            tokenizer_size=tokenizer_size,
+            tokenizer_from_adapter=tokenizer is not None,
+        )
+        yield self.finding(
+            f"The adapter's embedding matrices have {adapter_rows} rows, the base model's {base_row_count}: "
+            "PeftModel.from_pretrained on a freshly loaded base fails with `size mismatch`.",
+            file=mismatched[0].file,
+            details=details,
+            fix=Fix(summary + ".", recipe),
+        )
+
+
+def _target_rows(mismatched: list[VocabTensor]) -> int:
+    """The row count to resize to: the input embedding's, which resize_token_embeddings sets for both."""
+    embed = [v.rows for v in mismatched if v.role == "embed"]
+    return max(embed) if embed else max(v.rows for v in mismatched)
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,52 @@
+"""HL102: the repo's tokenizer produces ids that the model's embedding has no row for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rules.model import Category, Finding, Fix, Need, Rule, Severity
+from rules.peftkeys import vocab_tensors
+from rules.snapshot import RepoSnapshot
+
+
+class TokenizerExceedsEmbeddings(Rule):
+    code = "HL102"
+    name = "tokenizer-exceeds-embeddings"
+    category = Category.TOKENIZER
+    severity = Severity.ERROR
+    needs = frozenset({Need.WEIGHTS, Need.TOKENIZER, Need.BASE})
+
+    def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
+        tokenizer = snapshot.tokenizer
+        base = snapshot.base
+        assert base is not None
+        if tokenizer is None or tokenizer.same_as_base or tokenizer.max_id is None:
+            return
+        saved = [v.rows for v in vocab_tensors(snapshot) if v.role == "embed"]
+        rows = max(saved) if saved else base.embedding_rows
+        if rows is None or tokenizer.max_id < rows:
+            return
+        beyond = sorted(i for i in tokenizer.added_tokens if i >= rows)
+        yield self.finding(
+            f"The repo's tokenizer has ids up to {tokenizer.max_id} but the model will have {rows} embedding rows:"
+            f" {tokenizer.max_id - rows + 1} token id(s) index past the matrix (IndexError / CUDA device-side assert).",
+            file=_tokenizer_file(tokenizer.files),
+            details={
+                "tokenizer_size": tokenizer.size,
+                "embedding_rows": rows,
+                "ids_beyond": len(beyond) or tokenizer.max_id - rows + 1,
+                "first_token_beyond": tokenizer.added_tokens.get(beyond[0]) if beyond else None,
+            },
+            fix=Fix(
+                "Train and save embeddings for the new tokens (trainable_token_indices, or modules_to_save with "
+                "embed_tokens and lm_head after resize_token_embeddings), or push the tokenizer the adapter was "
+                "trained with."
+            ),
+        )
+
+
+def _tokenizer_file(files: tuple[str, ...]) -> str | None:
+    for name in ("tokenizer_config.json", "tokenizer.json", "added_tokens.json"):
+        if name in files:
+            return name
+    return files[0] if files else None

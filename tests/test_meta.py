@@ -1,0 +1,107 @@
+"""The catalogue keeps its promises: unique codes, docs for every rule, a failing and a passing case each,
+and a rules/ package that stays pure."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import rules
+from bot import templates
+from bot.lint import LintConfig, run_rules, selected_rules
+
+from tests.rules.cases import CASES
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN_IN_RULES = {
+    "huggingface_hub",
+    "jinja2",
+    "requests",
+    "httpx",
+    "httpx2",
+    "urllib",
+    "http",
+    "socket",
+    "sqlalchemy",
+    "github3",
+    "rich",
+    "bot",
+}
+DOC_SECTIONS = ("## What it checks", "## Why it matters", "## Example", "## How to fix", "## References")
+ALL_CODES = [r.code for r in rules.ALL_RULES]
+
+
+def test_codes_and_names_are_unique_and_well_formed():
+    names = [r.name for r in rules.ALL_RULES]
+    assert len(set(ALL_CODES)) == len(ALL_CODES)
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"HL[1-9]\d\d", c) for c in ALL_CODES)
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", n) for n in names)
+    assert ALL_CODES == sorted(ALL_CODES), "the registry lists rules in code order"
+
+
+@pytest.mark.parametrize("rule", rules.ALL_RULES, ids=lambda r: r.code)
+def test_rule_file_is_named_by_its_code(rule):
+    module = Path(rules.__file__).parent.joinpath(*rule.__module__.split(".")[1:]).with_suffix(".py")
+    assert module.name.startswith(rule.code.lower() + "_"), module
+
+
+@pytest.mark.parametrize("code", ALL_CODES)
+def test_every_rule_has_documentation_with_every_section(code):
+    doc = templates.rule_doc(code)
+    rule = rules.get(code)
+    assert doc.startswith(f"# {code} {rule.name}\n")
+    for section in DOC_SECTIONS:
+        assert section in doc, f"{code} docs lack {section}"
+    assert len(templates.rule_summary(code)) > 30
+
+
+@pytest.mark.parametrize("code", ALL_CODES)
+def test_every_rule_has_a_failing_and_a_passing_case(code):
+    assert code in CASES, f"add {code} to tests/rules/cases.py"
+    config = LintConfig(select=frozenset({code}))
+    failing, passing = CASES[code]
+    fired = run_rules(failing(), selected_rules(config), config)
+    assert [f.rule for f in fired.findings][:1] == [code], fired.skipped
+    assert all(f.name == rules.get(code).name for f in fired.findings)
+    clean = run_rules(passing(), selected_rules(config), config)
+    assert clean.findings == []
+
+
+def test_get_accepts_codes_and_names():
+    assert rules.get("hl101") is rules.get("embedding-vocab-mismatch")
+    with pytest.raises(KeyError):
+        rules.get("HL999")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_rules_package_is_pure():
+    offenders = {}
+    for path in Path(rules.__file__).parent.rglob("*.py"):
+        bad = _imports(path) & FORBIDDEN_IN_RULES
+        source = path.read_text(encoding="utf-8")
+        if bad or re.search(r"^\s*print\(|\bopen\(", source, re.MULTILINE):
+            offenders[str(path.relative_to(ROOT))] = sorted(bad) or ["print/open"]
+    assert offenders == {}
+
+
+def test_only_bot_hub_imports_huggingface_hub():
+    importers = sorted(
+        str(p.relative_to(ROOT))
+        for folder in ("bot", "rules")
+        for p in (ROOT / folder).rglob("*.py")
+        if "huggingface_hub" in _imports(p) and "emulator" not in p.parts
+    )
+    assert importers == ["bot/hub.py"]
