@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import rules
-from rules.model import Severity
-
 from bot import __version__, templates
-from bot.config import FAIL_ON, ConfigError, load_config, merge
+from bot.config import FAIL_ON, ConfigError, FileConfig, load_config, merge, parse_config
+from bot.lint import LintResult
 from bot.render import FORMATS, render
+from rules.model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -111,9 +111,7 @@ def _check(args: argparse.Namespace) -> int:
     return _exit_code(results, args.fail_on or file_config.fail_on or "error")
 
 
-def _file_config(explicit: Path | None, first_directory: Path | None):  # noqa: ANN202 - FileConfig
-    from bot.config import parse_config
-
+def _file_config(explicit: Path | None, first_directory: Path | None) -> FileConfig:
     if explicit is None:
         return load_config(first_directory)
     try:
@@ -126,7 +124,7 @@ def _file_config(explicit: Path | None, first_directory: Path | None):  # noqa: 
     return parsed
 
 
-def _exit_code(results, fail_on: str) -> int:  # noqa: ANN001
+def _exit_code(results: list[LintResult], fail_on: str) -> int:
     if fail_on == "never":
         return EXIT_OK
     threshold = Severity(fail_on).rank
@@ -140,7 +138,7 @@ def _rules(args: argparse.Namespace) -> int:
         rows.append((rule.code, rule.name, rule.category.value, rule.severity.value, "yes" if rule.fixable else ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return EXIT_OK
 
 

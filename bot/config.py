@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import rules
-from rules.model import Rule, Severity
-
 from bot.lint import LintConfig
+from rules.model import Rule, Severity
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,7 +78,7 @@ def parse_config(text: str, path: Path) -> FileConfig | None:
         return None
     if nested:
         table, prefix = tool["hublint"], "tool.hublint."
-        if path.name == HUBLINT_TOML and set(document) != {"tool"}:
+        if path.name != PYPROJECT and set(document) != {"tool"}:
             raise ConfigError(f"{path}: use either top-level keys or [tool.hublint], not both")
     else:
         table, prefix = document, ""
@@ -88,9 +87,7 @@ def parse_config(text: str, path: Path) -> FileConfig | None:
     return _Parser(path, prefix).parse(table)
 
 
-def merge(
-    file_config: FileConfig, select: Sequence[str] | None = None, ignore: Sequence[str] = ()
-) -> LintConfig:
+def merge(file_config: FileConfig, select: Sequence[str] | None = None, ignore: Sequence[str] = ()) -> LintConfig:
     """CLI flags over the file: `--select` replaces the file's select (and extend-select), `--ignore` adds.
 
     Flag values may be comma-separated ("HL101,HL2"), as `--select` takes them on the command line.

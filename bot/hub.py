@@ -32,11 +32,11 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, parse_ratelimit_headers
-from rules.snapshot import BaseModelFacts, RepoFile
 
 from bot import __version__
 from bot.lint import Stats
 from bot.snapshots import build_base_facts
+from rules.snapshot import BaseModelFacts, RepoFile
 
 PUBLIC_HUB = "https://huggingface.co"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -164,7 +164,9 @@ class HubClient:
                         return
             except httpx2.TransportError as exc:
                 if last or isinstance(exc, httpx2.ConnectError):  # nothing listens: retrying only delays the error
-                    raise HubError(f"{_host(url)} did not answer: {type(exc).__name__} {exc}".strip(), "network") from None
+                    raise HubError(
+                        f"{_host(url)} did not answer: {type(exc).__name__} {exc}".strip(), "network"
+                    ) from None
                 wait = _backoff(attempt)
             time.sleep(wait)
 
@@ -181,7 +183,9 @@ class HubClient:
     def _note_rate_limit(self, response: httpx2.Response) -> None:
         info = parse_ratelimit_headers(response.headers)
         if info is not None and info.remaining == 0:
-            self._paused_until = max(self._paused_until, time.monotonic() + min(info.reset_in_seconds, self.retry.max_wait))
+            self._paused_until = max(
+                self._paused_until, time.monotonic() + min(info.reset_in_seconds, self.retry.max_wait)
+            )
 
     def _wait_for_rate_limit(self) -> None:
         delay = self._paused_until - time.monotonic()
@@ -255,7 +259,13 @@ class HubRepo:
 
 
 class HubBaseFacts:
-    """Base-model facts, fetched once per base commit and shared by every adapter and run (disk cache)."""
+    """Base-model facts, fetched once per base commit and shared by every adapter and run.
+
+    On disk: `<sha>.json` holds the facts of one commit (immutable, kept forever); `ref-<revision>.json` remembers
+    which commit a branch pointed at, trusted for REF_TTL so a warm lint needs no request for its base at all.
+    """
+
+    REF_TTL = 3600.0
 
     def __init__(self, client: HubClient, cache_dir: Path | None = None) -> None:
         self.client = client
@@ -269,47 +279,58 @@ class HubBaseFacts:
         return self._memory[key]
 
     def _fetch(self, model_id: str, revision: str | None) -> BaseModelFacts:
-        try:
-            repo = self.client.open_repo(model_id, revision)
-            cached = self._load(model_id, repo.revision)
+        known = self._read(self._path(model_id, _ref_name(revision)))
+        if known and time.time() - known.get("checked", 0) < self.REF_TTL:
+            cached = self._cached_facts(model_id, known.get("sha"))
             if cached is not None:
                 return cached
-            facts = build_base_facts(repo, model_id)
+        try:
+            repo = self.client.open_repo(model_id, revision)
+            self._write(self._path(model_id, _ref_name(revision)), {"sha": repo.revision, "checked": time.time()})
+            facts = self._cached_facts(model_id, repo.revision) or build_base_facts(repo, model_id)
         except HubError as exc:
-            if exc.kind in ("not_found", "gated", "revision", "disabled"):
-                status = {"not_found": "missing", "revision": "missing", "disabled": "missing"}.get(exc.kind, exc.kind)
-                return BaseModelFacts(model_id, revision, status=status, message=str(exc))
-            return BaseModelFacts(model_id, revision, status="error", message=str(exc))
+            status = {"not_found": "missing", "revision": "missing", "disabled": "missing", "gated": "gated"}
+            return BaseModelFacts(model_id, revision, status=status.get(exc.kind, "error"), message=str(exc))
         if facts.available:
-            self._store(facts)
+            self._write(self._path(model_id, facts.revision), facts_to_json(facts))
         return facts
 
-    def _path(self, model_id: str, sha: str | None) -> Path | None:
-        if self.cache_dir is None or not sha:
-            return None
-        endpoint = hashlib.sha256(self.client.endpoint.encode()).hexdigest()[:12]
-        return self.cache_dir / endpoint / model_id.replace("/", "--") / f"{sha}.json"
-
-    def _load(self, model_id: str, sha: str | None) -> BaseModelFacts | None:
-        path = self._path(model_id, sha)
-        if path is None or not path.is_file():
-            return None
+    def _cached_facts(self, model_id: str, sha: object) -> BaseModelFacts | None:
+        data = self._read(self._path(model_id, sha)) if isinstance(sha, str) else None
         try:
-            return facts_from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError, KeyError):
+            return facts_from_json(data) if data else None
+        except (ValueError, TypeError, KeyError):
             return None  # a damaged cache entry is refetched, never trusted
 
-    def _store(self, facts: BaseModelFacts) -> None:
-        path = self._path(facts.model_id, facts.revision)
+    def _path(self, model_id: str, name: str | None) -> Path | None:
+        if self.cache_dir is None or not name:
+            return None
+        endpoint = hashlib.sha256(self.client.endpoint.encode()).hexdigest()[:12]
+        return self.cache_dir / endpoint / model_id.replace("/", "--") / f"{name}.json"
+
+    @staticmethod
+    def _read(path: Path | None) -> dict[str, Any] | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else None
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    @staticmethod
+    def _write(path: Path | None, data: dict[str, Any]) -> None:
         if path is None:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps(facts_to_json(facts)), encoding="utf-8")
+            partial.write_text(json.dumps(data), encoding="utf-8")
             partial.replace(path)  # atomic: concurrent runs never see half a file
         except OSError:
             pass  # the cache is an optimisation; a read-only home must not fail the lint
+
+
+def _ref_name(revision: str | None) -> str:
+    return "ref-" + quote(revision or "main", safe="")
 
 
 def facts_to_json(facts: BaseModelFacts) -> dict[str, Any]:
@@ -387,7 +408,9 @@ def _hub_error(response: httpx2.Response, body: bytes, what: str) -> HubError:
     if status in (401, 403):
         return HubError(f"{what}: access refused (HTTP {status}); check --token / HF_TOKEN", "auth")
     if status == 429:
-        return HubError(f"{what}: rate limited by {_host(str(response.url))} (HTTP 429); try again later", "rate_limited")
+        return HubError(
+            f"{what}: rate limited by {_host(str(response.url))} (HTTP 429); try again later", "rate_limited"
+        )
     return HubError(f"{what}: HTTP {status} from {_host(str(response.url))}", "error")
 
 

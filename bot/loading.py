@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from rules.model import LoadRecipe
-
 from bot import templates
+from rules.model import LoadRecipe
 
 
 def loading_code(recipe: LoadRecipe) -> str:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from bot import parsing
 from rules.model import Need
 from rules.snapshot import (
     ADAPTER_CONFIG,
@@ -21,8 +22,6 @@ from rules.snapshot import (
     TokenizerFacts,
     WeightsFile,
 )
-
-from bot import parsing
 
 SMALL_FILE_LIMIT = 4_000_000  # JSON we read whole: configs, indexes, tokenizer_config.json
 TOKENIZER_JSON_PREFIX = 65_536
@@ -150,7 +149,9 @@ def _tokenizer(repo: RepoReader, base: BaseModelFacts | None) -> TokenizerFacts:
 
 def _same_blobs(repo: RepoReader, base: BaseModelFacts, files: tuple[str, ...]) -> bool:
     """Every tokenizer file is byte-identical to the base's (same git blob / LFS id): nothing was added."""
-    return all(repo.files[f].blob_id is not None and repo.files[f].blob_id == base.tokenizer_blob_ids.get(f) for f in files)
+    return all(
+        repo.files[f].blob_id is not None and repo.files[f].blob_id == base.tokenizer_blob_ids.get(f) for f in files
+    )
 
 
 def _tokenizer_json_added_tokens(repo: RepoReader) -> dict[int, str]:

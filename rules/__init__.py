@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from rules.compat.hl601_requires_newer_peft import RequiresNewerPeft
 from rules.model import Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
+from rules.provenance.hl401_pickle_weights import PickleWeights
+from rules.provenance.hl402_base_model_not_hub_id import BaseModelNotHubId
+from rules.provenance.hl403_base_model_unavailable import BaseModelUnavailable
+from rules.provenance.hl404_card_base_model_disagrees import CardBaseModelDisagrees
+from rules.rank.hl201_rank_exceeds_layer_dim import RankExceedsLayerDim
+from rules.rank.hl202_oversized_adapter import OversizedAdapter
+from rules.rank.hl203_large_rank_without_rslora import LargeRankWithoutRslora
+from rules.rank.hl204_full_embeddings_inflate_checkpoint import FullEmbeddingsInflateCheckpoint
+from rules.serving.hl501_rank_exceeds_serving_limits import RankExceedsServingLimits
+from rules.serving.hl502_unservable_adapter_parts import UnservableAdapterParts
+from rules.shape.hl301_adapter_base_shape_mismatch import AdapterBaseShapeMismatch
+from rules.shape.hl302_target_module_not_in_base import TargetModuleNotInBase
+from rules.shape.hl303_rank_config_tensor_mismatch import RankConfigTensorMismatch
+from rules.shape.hl304_malformed_safetensors import MalformedSafetensors
+from rules.shape.hl305_missing_adapter_files import MissingAdapterFiles
 from rules.vocab.hl101_embedding_vocab_mismatch import EmbeddingVocabMismatch
 from rules.vocab.hl102_tokenizer_exceeds_embeddings import TokenizerExceedsEmbeddings
 from rules.vocab.hl103_untrained_new_tokens import UntrainedNewTokens
@@ -17,6 +33,22 @@ ALL_RULES: tuple[type[Rule], ...] = (
     EmbedHeadRowsDiffer,
     ResizedVocabWithoutTokenizer,
     TrainableTokenIndexOutOfRange,
+    RankExceedsLayerDim,
+    OversizedAdapter,
+    LargeRankWithoutRslora,
+    FullEmbeddingsInflateCheckpoint,
+    AdapterBaseShapeMismatch,
+    TargetModuleNotInBase,
+    RankConfigTensorMismatch,
+    MalformedSafetensors,
+    MissingAdapterFiles,
+    PickleWeights,
+    BaseModelNotHubId,
+    BaseModelUnavailable,
+    CardBaseModelDisagrees,
+    RankExceedsServingLimits,
+    UnservableAdapterParts,
+    RequiresNewerPeft,
 )
 
 _BY_KEY: dict[str, type[Rule]] = {

@@ -208,3 +208,25 @@ def _numel(shape: Iterable[int]) -> int:
     for dim in shape:
         total *= dim
     return total
+
+
+SEED_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def seed_adapter(r: int = 1024, rows: int = 33004) -> RepoSnapshot:
+    """The seed: LoRA at rank r on q, k, v, o of Llama-2-7B, plus embed_tokens and lm_head resized to `rows`."""
+    tensors = {
+        **lora_tensors(r=r, modules=SEED_MODULES),
+        f"{PREFIX}model.embed_tokens.weight": (rows, 4096),
+        f"{PREFIX}lm_head.weight": (rows, 4096),
+    }
+    config = lora_config(r=r, target_modules=list(SEED_MODULES), modules_to_save=["lm_head", "embed_tokens"])
+    return snapshot(config, tensors, tok=tokenizer(added_tokens(32000, rows - 32000)))
+
+
+def lint(snap: RepoSnapshot, *codes: str, options: Mapping[str, Mapping[str, Any]] | None = None) -> list[Any]:
+    """The findings of the selected rules, run as `hublint check` runs them (rules that can't judge are skipped)."""
+    from bot.lint import LintConfig, run_rules, selected_rules
+
+    config = LintConfig(select=frozenset(codes), options=options or {})
+    return run_rules(snap, selected_rules(config), config).findings

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rules.model import Severity
-from rules.vocab.hl101_embedding_vocab_mismatch import EmbeddingVocabMismatch
 
 from bot.config import ConfigError, FileConfig, load_config, merge, parse_config
 from bot.lint import LintConfig, selected_rules
+from rules.model import Severity
+from rules.vocab.hl101_embedding_vocab_mismatch import EmbeddingVocabMismatch
 
 
 def write(path: Path, text: str) -> Path:
@@ -56,7 +56,7 @@ def test_nearest_directory_wins(tmp_path: Path) -> None:
 
 def test_pyproject_without_a_hublint_section_does_not_stop_the_search(tmp_path: Path) -> None:
     outer = write(tmp_path / ".hublint.toml", 'select = ["HL1"]\n')
-    write(tmp_path / "inner" / "pyproject.toml", '[tool.ruff]\nline-length = 100\n')
+    write(tmp_path / "inner" / "pyproject.toml", "[tool.ruff]\nline-length = 100\n")
     assert load_config(tmp_path / "inner").path == outer
 
 

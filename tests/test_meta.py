@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+
 import rules
 from bot import templates
 from bot.lint import LintConfig, run_rules, selected_rules
-
 from tests.rules.cases import CASES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def test_codes_and_names_are_unique_and_well_formed():
     assert len(set(names)) == len(names)
     assert all(re.fullmatch(r"HL[1-9]\d\d", c) for c in ALL_CODES)
     assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", n) for n in names)
-    assert ALL_CODES == sorted(ALL_CODES), "the registry lists rules in code order"
+    assert sorted(ALL_CODES) == ALL_CODES, "the registry lists rules in code order"
 
 
 @pytest.mark.parametrize("rule", rules.ALL_RULES, ids=lambda r: r.code)

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from huggingface_hub.repocard import metadata_load
 
 # Files at least this big are treated as Git LFS files, like the Hub does for weights.
 LFS_THRESHOLD = 10 * 1024 * 1024
@@ -40,6 +39,9 @@ SETTINGS_PREFIX = ".hub"
 SETTINGS_FILE = ".hub.json"
 SAFETENSORS_MAX_HEADER = 25_000_000
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# huggingface_hub's `repocard.REGEX_YAML_BLOCK`. The emulator does not import huggingface_hub: that would freeze its
+# import-time settings (HF_ENDPOINT) before a demo or test has started the emulator and pointed them at it.
+FRONT_MATTER = re.compile(r"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(\r\n|\n|$))")
 
 GatedMode = Literal[False, "auto", "manual"]
 
@@ -78,7 +80,7 @@ class LfsInfo:
 @dataclass(frozen=True)
 class RepoFile:
     path: str
-    location: Path
+    location: str  # OS path; a str because building Path objects dominated the time of a listing
     size: int
     mtime: float
     blob_id: str  # git blob id of the content, or of the LFS pointer for LFS files (as on the Hub)
@@ -91,7 +93,8 @@ class RepoFile:
 
 @dataclass(frozen=True)
 class TreeEntry:
-    kind: Literal["file", "directory"]
+    """A file (with its `RepoFile`) or a directory (`file` is None) in a tree listing."""
+
     path: str
     oid: str
     file: RepoFile | None = None
@@ -113,10 +116,12 @@ class RepoSettings:
     allowed_users: frozenset[str] = frozenset()
 
     @classmethod
-    def load(cls, path: Path) -> RepoSettings:
-        if not path.is_file():
+    def load(cls, path: str) -> RepoSettings:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                raw: dict[str, Any] = json.load(handle)
+        except FileNotFoundError:
             return cls()
-        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         return cls(
             gated=raw.get("gated", False) or False,
             private=bool(raw.get("private", False)),
@@ -198,9 +203,9 @@ class Repo:
             depth = len(parts) if recursive else 1
             for level in range(1, min(depth, len(parts) - 1) + 1):
                 sub = prefix + "/".join(parts[:level])
-                entries.setdefault(sub, TreeEntry("directory", sub, self._tree_id(sub)))
+                entries.setdefault(sub, TreeEntry(sub, self._tree_id(sub)))
             if recursive or len(parts) == 1:
-                entries[repo_file.path] = TreeEntry("file", repo_file.path, repo_file.blob_id, repo_file)
+                entries[repo_file.path] = TreeEntry(repo_file.path, repo_file.blob_id, repo_file)
         return [entries[path] for path in sorted(entries)]
 
     def _tree_id(self, directory: str) -> str:
@@ -222,28 +227,22 @@ class RepoStore:
         owner, _, name = repo_id.partition("/")
         if not (NAME_PATTERN.match(owner) and NAME_PATTERN.match(name)):
             return None
-        directory = self.root / owner / name
-        return self._load(repo_id, directory) if directory.is_dir() else None
+        directory = os.path.join(self.root, owner, name)
+        return self._load(repo_id, directory) if os.path.isdir(directory) else None
 
     def all(self) -> list[Repo]:
-        return [self._load(f"{owner.name}/{repo.name}", repo) for owner, repo in self._repo_directories()]
+        return [
+            self._load(f"{owner.name}/{repo.name}", repo.path)
+            for owner in _subdirectories(str(self.root))
+            for repo in _subdirectories(owner.path)
+        ]
 
-    def _repo_directories(self) -> Iterator[tuple[Path, Path]]:
-        if not self.root.is_dir():
-            return
-        for owner in sorted(self.root.iterdir()):
-            if not (owner.is_dir() and NAME_PATTERN.match(owner.name)):
-                continue
-            for repo in sorted(owner.iterdir()):
-                if repo.is_dir() and NAME_PATTERN.match(repo.name):
-                    yield owner, repo
-
-    def _load(self, repo_id: str, directory: Path) -> Repo:
+    def _load(self, repo_id: str, directory: str) -> Repo:
         files = tuple(sorted(self._scan(directory), key=lambda f: f.path))
         by_path = {f.path: f for f in files}
-        settings = RepoSettings.load(directory / SETTINGS_FILE)
+        settings = RepoSettings.load(os.path.join(directory, SETTINGS_FILE))
         listing = "".join(f"{f.path}\0{f.blob_id}\n" for f in files)
-        mtimes = [f.mtime for f in files] or [directory.stat().st_mtime]
+        mtimes = [f.mtime for f in files] or [os.stat(directory).st_mtime]
         return Repo(
             repo_id=repo_id,
             files=files,
@@ -255,20 +254,19 @@ class RepoStore:
             _by_path=by_path,
         )
 
-    def _scan(self, directory: Path) -> Iterator[RepoFile]:
-        for folder, subfolders, names in os.walk(directory):
-            subfolders[:] = [name for name in subfolders if name != ".git"]
-            for name in names:
-                if name.startswith(SETTINGS_PREFIX):
-                    continue
-                location = Path(folder) / name
-                stat = location.stat()
-                blob_id, lfs = self._hash(location, stat.st_size, stat.st_mtime_ns)
-                path = location.relative_to(directory).as_posix()
-                yield RepoFile(path, location, stat.st_size, stat.st_mtime, blob_id, lfs)
+    def _scan(self, directory: str, prefix: str = "") -> Iterator[RepoFile]:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    if entry.name != ".git":
+                        yield from self._scan(entry.path, f"{prefix}{entry.name}/")
+                elif not entry.name.startswith(SETTINGS_PREFIX):
+                    stat = entry.stat()
+                    blob_id, lfs = self._hash(entry.path, stat.st_size, stat.st_mtime_ns)
+                    yield RepoFile(prefix + entry.name, entry.path, stat.st_size, stat.st_mtime, blob_id, lfs)
 
-    def _hash(self, location: Path, size: int, mtime_ns: int) -> tuple[str, LfsInfo | None]:
-        key = (str(location), size, mtime_ns)
+    def _hash(self, location: str, size: int, mtime_ns: int) -> tuple[str, LfsInfo | None]:
+        key = (location, size, mtime_ns)
         cached = self._hashes.get(key)
         if cached is None:
             cached = self._hashes[key] = _content_hash(location, size)
@@ -293,8 +291,17 @@ class RepoStore:
             return self._parameters[key]
 
 
-def _content_hash(location: Path, size: int) -> tuple[str, LfsInfo | None]:
-    with location.open("rb") as handle:
+def _subdirectories(directory: str) -> list[os.DirEntry[str]]:
+    """Sub-directories with valid Hub names, sorted (skips the emulator's `.emulator` state)."""
+    if not os.path.isdir(directory):
+        return []
+    with os.scandir(directory) as entries:
+        found = [entry for entry in entries if entry.is_dir() and NAME_PATTERN.match(entry.name)]
+    return sorted(found, key=lambda entry: entry.name)
+
+
+def _content_hash(location: str, size: int) -> tuple[str, LfsInfo | None]:
+    with open(location, "rb") as handle:
         if size < LFS_THRESHOLD:
             return git_blob_id(handle.read()), None
         head = handle.read(LFS_HASHED_HEAD)
@@ -305,13 +312,15 @@ def _content_hash(location: Path, size: int) -> tuple[str, LfsInfo | None]:
     return git_blob_id(pointer), LfsInfo(sha256=sha256, size=size, pointer_size=len(pointer))
 
 
-def _parse_card(readme: Path) -> dict[str, Any] | None:
+def _parse_card(readme: str) -> dict[str, Any] | None:
     """README YAML front matter, made JSON-safe (YAML dates become strings); None if absent or malformed."""
     try:
-        data = metadata_load(readme)
+        with open(readme, encoding="utf-8-sig") as handle:
+            match = FRONT_MATTER.search(handle.read())
+        data = yaml.safe_load(match.group(2)) if match else None
     except (ValueError, yaml.YAMLError):
         return None
-    return json.loads(json.dumps(data, default=str)) if data else None
+    return json.loads(json.dumps(data, default=str)) if isinstance(data, dict) and data else None
 
 
 def _model_weight_files(repo: Repo) -> list[RepoFile]:
@@ -322,7 +331,8 @@ def _model_weight_files(repo: Repo) -> list[RepoFile]:
     if index is None or index.lfs is not None:
         return []
     try:
-        weight_map = json.loads(index.location.read_bytes()).get("weight_map", {})
+        with open(index.location, "rb") as handle:
+            weight_map = json.load(handle).get("weight_map", {})
     except ValueError:
         return []
     shards = [repo.file(name) for name in sorted(set(weight_map.values()))]
@@ -345,8 +355,8 @@ def _count_parameters(weights: list[RepoFile]) -> dict[str, Any] | None:
     return {"parameters": per_dtype, "total": sum(per_dtype.values())}
 
 
-def _read_safetensors_header(location: Path) -> dict[str, Any] | None:
-    with location.open("rb") as handle:
+def _read_safetensors_header(location: str) -> dict[str, Any] | None:
+    with open(location, "rb") as handle:
         prefix = handle.read(8)
         if len(prefix) < 8:
             return None

@@ -76,7 +76,11 @@ class HubError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.headers = {"X-Error-Message": message, **({"X-Error-Code": code} if code else {}), **(headers or {})}
+        # Header values must be latin-1; the JSON body keeps the exact message.
+        self.headers = {"X-Error-Message": message.encode("ascii", "replace").decode("ascii")}
+        if code:
+            self.headers["X-Error-Code"] = code
+        self.headers.update(headers or {})
 
 
 def repo_not_found() -> HubError:
@@ -88,7 +92,7 @@ def repo_not_found() -> HubError:
 class FileBody:
     """A byte range of a file, streamed in chunks so a 13 GB sparse file never sits in memory."""
 
-    location: Path
+    location: str
     start: int
     length: int
 
@@ -188,7 +192,7 @@ def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 @dataclass
 class Stats:
-    """Request counts per route kind and per status, and the body bytes sent."""
+    """Request counts per route kind and per status, and the response body bytes served (HEAD: none)."""
 
     requests: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
@@ -282,6 +286,10 @@ class HubApp:
             response = self._route(kind, request)
         except HubError as error:
             response = error_response(error)
+        except Exception as error:
+            # A broken fixture (say an unparsable .hub.json) should fail the client's call with a readable message,
+            # not drop the connection.
+            response = error_response(HubError(500, f"Emulator error: {error!r}"))
         if limit is not None:
             response.headers.update(limit.headers())
         return kind, response
@@ -338,7 +346,7 @@ class HubApp:
             raise HubError(403, message, "GatedRepo")
 
     def _check_revision(self, repo: Repo, revision: str) -> None:
-        """`main`, the current sha, or `refs/pr/N` of an open pull request; old shas are gone."""
+        """`main`, the current sha, or `refs/pr/N` of an existing pull request; older shas are gone."""
         if revision in (*MAIN_REVISIONS, repo.sha):
             return
         pull_request = PR_REVISION.match(revision)
@@ -652,6 +660,8 @@ def file_headers(repo: Repo, repo_file: RepoFile) -> dict[str, str]:
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive: the client's pooled connections matter for crawler throughput.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY, delayed ACKs add ~40 ms to each response.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
@@ -671,39 +681,38 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
         app = self.server.app
         kind, response = app.respond(self.command, self.path, self.headers, body, f"http://{host}")
+        if kind != "admin":
+            # Counted before sending: a client that reads stats right after its last response must see that response.
+            app.stats.record(kind, response.status, 0 if self.command == "HEAD" else response.length)
         try:
-            sent = self._send(response)
+            self._send(response)
         except (BrokenPipeError, ConnectionResetError):
             # The client stopped reading (e.g. it had all the header bytes it needed); drop the connection.
             self.close_connection = True
-            sent = 0
-        if kind != "admin":
-            app.stats.record(kind, response.status, sent)
 
-    def _send(self, response: Response) -> int:
+    def _send(self, response: Response) -> None:
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(response.length))
         self.end_headers()
         if self.command == "HEAD":
-            return 0
+            return
         if isinstance(response.body, bytes):
             self.wfile.write(response.body)
-            return len(response.body)
-        return self._stream(response.body)
+        else:
+            self._stream(response.body)
 
-    def _stream(self, body: FileBody) -> int:
-        sent = 0
-        with body.location.open("rb") as handle:
+    def _stream(self, body: FileBody) -> None:
+        remaining = body.length
+        with open(body.location, "rb") as handle:
             handle.seek(body.start)
-            while sent < body.length:
-                chunk = handle.read(min(STREAM_CHUNK, body.length - sent))
+            while remaining > 0:
+                chunk = handle.read(min(STREAM_CHUNK, remaining))
                 if not chunk:
                     break
                 self.wfile.write(chunk)
-                sent += len(chunk)
-        return sent
+                remaining -= len(chunk)
 
 
 class _Server(ThreadingHTTPServer):
@@ -742,7 +751,9 @@ class Emulator:
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
         self._server = _Server((host, port), self._app)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hub-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="hub-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

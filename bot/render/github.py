@@ -1,8 +1,8 @@
 """GitHub Actions workflow commands: one annotation per finding, within GitHub's caps.
 
 GitHub keeps at most 10 error, 10 warning and 10 notice annotations per step (50 per job) and silently drops
-the rest (actions/toolkit docs/problem-matchers.md), so hublint shows the first ones of each level, most severe
-targets first as the findings come sorted, and says in one more notice how many it left out.
+the rest (actions/toolkit docs/problem-matchers.md), so hublint shows the first ones of each level, in the order
+the findings come (most severe first within a target), and says in one more notice how many it left out.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import posixpath
 from collections import Counter
 from pathlib import Path
 
-from rules.model import Finding, Severity
-
 from bot.lint import LintResult
+from rules.model import Finding, Severity
 
 ANCHOR = "adapter_config.json"  # where findings about the repo as a whole point
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rules.model import Finding
-
 from bot.lint import LintResult
 from bot.loading import loading_code
+from rules.model import Finding
 
 
 def render(results: list[LintResult], *, version: str) -> str:

@@ -11,12 +11,15 @@ import html
 import re
 from dataclasses import dataclass
 
-from rules.model import Finding, Severity
-
 from bot import templates
 from bot.lint import LintResult
+from rules.model import Finding, Severity
 
-_SEVERITY = {Severity.ERROR: ":x: error", Severity.WARNING: ":warning: warning", Severity.INFO: ":information_source: info"}
+_SEVERITY = {
+    Severity.ERROR: ":x: error",
+    Severity.WARNING: ":warning: warning",
+    Severity.INFO: ":information_source: info",
+}
 # A CommonMark code span: a backtick run, content, the same run again, neither touching further backticks.
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 # ASCII punctuation that can start markup in a table cell or paragraph; backslash-escaped, so it shows as is.

@@ -17,12 +17,11 @@ from typing import Any
 from urllib.parse import quote
 
 import rules
-from rules.model import Finding, Rule, Severity
-
 from bot import templates
 from bot.lint import LintResult
 from bot.render.github import ANCHOR, local_path
 from bot.render.markdown import code_block, escape, fix_code
+from rules.model import Finding, Rule, Severity
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/hublint/hublint"
@@ -85,9 +84,10 @@ def _result(result: LintResult, finding: Finding, index: dict[str, int]) -> dict
     if finding.fix is not None:
         text += f"\nFix: {finding.fix.summary}"
         markdown += f"\n\n**Fix:** {escape(finding.fix.summary)}"
+        properties["fix"] = {"summary": finding.fix.summary}
         code = fix_code(finding)
-        properties["fix"] = {"summary": finding.fix.summary, "code": code}
         if code:
+            properties["fix"]["code"] = code
             markdown += "\n\n" + code_block(code)
     return {
         "ruleId": finding.rule,
@@ -105,10 +105,8 @@ def _physical_location(result: LintResult, file: str) -> dict[str, Any]:
         described = f"{file} in the Hugging Face Hub repo {_hub_id(result)}"
         return {"artifactLocation": {"uri": quote(file), "description": {"text": described}}}
     path = local_path(result.target, file)
-    if posixpath.isabs(path):
-        artifact = {"uri": Path(path).as_uri()}
-    else:
-        artifact = {"uri": quote(path), "uriBaseId": SRCROOT}
+    outside = posixpath.isabs(path)
+    artifact = {"uri": Path(path).as_uri()} if outside else {"uri": quote(path), "uriBaseId": SRCROOT}
     location: dict[str, Any] = {"artifactLocation": artifact}
     if PurePosixPath(file).suffix.lower() in TEXT_SUFFIXES:
         location["region"] = {"startLine": 1}  # file-level finding in a text file: GitHub wants a line

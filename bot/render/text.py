@@ -8,10 +8,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 from rich.text import Text
-from rules.model import Finding, Severity
 
 from bot.lint import LintResult
 from bot.loading import loading_code
+from rules.model import Finding, Severity
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 

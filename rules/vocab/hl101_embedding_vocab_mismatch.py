@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rules.model import Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
-from rules.peftkeys import VocabTensor, vocab_tensors
+from rules.peftkeys import VocabTensor, trainable_token_indices, vocab_tensors
 from rules.snapshot import RepoSnapshot
 
 
@@ -51,11 +51,20 @@ class EmbeddingVocabMismatch(Rule):
         )
         yield self.finding(
             f"The adapter's embedding matrices have {adapter_rows} rows, the base model's {base_row_count}: "
-            "PeftModel.from_pretrained on a freshly loaded base fails with `size mismatch`.",
+            f"PeftModel.from_pretrained on a freshly loaded base fails with {_load_error(snapshot, base_row_count)}.",
             file=mismatched[0].file,
             details=details,
             fix=Fix(summary + ".", recipe),
         )
+
+
+def _load_error(snapshot: RepoSnapshot, base_rows: int | None) -> str:
+    """What users see: trainable tokens past the base's rows fail while PEFT sets up, before any weight loads."""
+    indices = [i for ids in trainable_token_indices(snapshot.config).values() for i in ids if isinstance(i, int)]
+    beyond = sorted(i for i in indices if base_rows is not None and i >= base_rows)
+    if beyond:
+        return f"`IndexError: index {beyond[0]} is out of bounds`"
+    return "`size mismatch`"
 
 
 def _target_rows(mismatched: list[VocabTensor]) -> int:

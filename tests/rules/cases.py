@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rules.snapshot import RepoSnapshot
-
 from tests.builders import PREFIX, added_tokens, lora_config, lora_tensors, snapshot, tokenizer
 
 Case = tuple[Callable[[], RepoSnapshot], Callable[[], RepoSnapshot]]
@@ -39,3 +38,20 @@ CASES: dict[str, Case] = {
     "HL105": (lambda: _resized(tok=False), _resized),
     "HL106": (lambda: _token_delta([5, 40000], 2), lambda: _token_delta([5, 6], 2)),
 }
+
+
+def _add_family_cases() -> None:
+    """Each family's test module keeps its own (fails, passes) pairs next to its deeper tests."""
+    from tests.rules import (
+        test_hl2xx_rank,
+        test_hl3xx_shape,
+        test_hl4xx_provenance,
+        test_hl5xx_serving,
+        test_hl6xx_compat,
+    )
+
+    for family in (test_hl2xx_rank, test_hl3xx_shape, test_hl4xx_provenance, test_hl5xx_serving, test_hl6xx_compat):
+        CASES.update(family.CASES)
+
+
+_add_family_cases()

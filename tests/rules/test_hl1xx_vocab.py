@@ -5,7 +5,6 @@ from __future__ import annotations
 from bot.lint import LintConfig, run_rules, selected_rules
 from rules.model import Finding
 from rules.snapshot import RepoSnapshot
-
 from tests.builders import (
     PREFIX,
     added_tokens,
@@ -198,7 +197,9 @@ def test_hl106_clean_when_indices_fit():
 
 def test_base_unavailable_skips_base_rules_and_says_so():
     config = LintConfig(select=frozenset({"HL101"}))
-    result = run_rules(seed().__class__(**{**seed().__dict__, "base": base_facts(status="gated")}), selected_rules(config), config)
+    result = run_rules(
+        seed().__class__(**{**seed().__dict__, "base": base_facts(status="gated")}), selected_rules(config), config
+    )
     assert result.findings == []
     assert [s.rule for s in result.skipped] == ["HL101"]
     assert "gated" in result.skipped[0].reason

@@ -1,0 +1,52 @@
+"""HL202: the adapter holds so many parameters, relative to its base, that it is no longer a small add-on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from rules.model import Category, Finding, Fix, Need, Rule, Severity
+from rules.peftkeys import LORA_KINDS, adapter_keys
+from rules.shape.layers import is_quantized
+from rules.snapshot import RepoSnapshot
+
+
+class OversizedAdapter(Rule):
+    code = "HL202"
+    name = "oversized-adapter"
+    category = Category.RANK
+    severity = Severity.WARNING
+    needs = frozenset({Need.WEIGHTS, Need.BASE})
+    options: ClassVar[Mapping[str, Any]] = {"max_share": 0.10}
+
+    def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
+        base = snapshot.base
+        assert base is not None  # skip_reason() guards Need.BASE
+        # A quantized checkpoint's headers count packed bytes, not parameters: no share can be trusted.
+        if not base.parameter_count or is_quantized(base):
+            return
+        adapter = sum(tensor.numel for _, tensor in snapshot.tensors())
+        share = adapter / base.parameter_count
+        if share <= self.settings["max_share"]:
+            return
+        share_of_total = adapter / (base.parameter_count + adapter)
+        low_rank = sum(tensor.numel for _, tensor, key in adapter_keys(snapshot) if key.kind in LORA_KINDS)
+        yield self.finding(
+            f"The adapter holds {adapter:,} parameters, {share:.1%} of the base model's {base.parameter_count:,}"
+            f" ({share_of_total:.1%} of base + adapter, the share PEFT's print_trainable_parameters shows): it is"
+            " no longer a small low-rank add-on, and users download and load all of it.",
+            file=snapshot.weights[0].path,
+            details={
+                "adapter_parameters": adapter,
+                "base_parameters": base.parameter_count,
+                "share_of_base": round(share, 4),
+                "share_of_base_plus_adapter": round(share_of_total, 4),
+                "max_share": self.settings["max_share"],
+                "lora_parameters": low_rank,
+                "other_parameters": adapter - low_rank,
+            },
+            fix=Fix(
+                "Lower r or adapt fewer modules; train new tokens with trainable_token_indices (PEFT >= 0.15)"
+                " instead of saving whole embedding matrices; or publish the merged model instead of an adapter."
+            ),
+        )

@@ -1,0 +1,46 @@
+"""HL203: a large LoRA rank trained with the classic alpha/r scaling, which shrinks the update as r grows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from rules.model import Category, Finding, Fix, Need, Rule, Severity
+from rules.rank.ranks import LORA, max_configured_rank, peft_type, scaling
+from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+
+
+class LargeRankWithoutRslora(Rule):
+    code = "HL203"
+    name = "large-rank-without-rslora"
+    category = Category.RANK
+    severity = Severity.INFO
+    needs = frozenset({Need.CONFIG})
+    options: ClassVar[Mapping[str, Any]] = {"min_rank": 64}
+
+    def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
+        config = snapshot.config
+        rank = max_configured_rank(config)
+        alpha = config.get("lora_alpha")
+        if peft_type(config) != LORA or config.get("use_rslora") or not rank or rank < self.settings["min_rank"]:
+            return
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
+            return
+        classic, stabilized = scaling(alpha, rank, rslora=False), scaling(alpha, rank, rslora=True)
+        yield self.finding(
+            f"Rank {rank} with use_rslora false scales the update by lora_alpha/r = {alpha}/{rank} = {classic:.4g};"
+            f" rsLoRA's lora_alpha/√r would give {stabilized:.4g} ({stabilized / classic:.3g}× larger). With alpha/r,"
+            " large ranks learn slowly and barely beat small ones (arXiv:2312.03732).",
+            file=ADAPTER_CONFIG,
+            details={
+                "rank": rank,
+                "lora_alpha": alpha,
+                "scaling": round(classic, 6),
+                "rslora_scaling": round(stabilized, 6),
+                "min_rank": self.settings["min_rank"],
+            },
+            fix=Fix(
+                "For the next training run set use_rslora=True (PEFT >= 0.8) and re-tune lora_alpha, or use a"
+                " smaller rank. Do not flip use_rslora on this trained adapter: it would rescale its update."
+            ),
+        )

@@ -1,0 +1,109 @@
+"""LoRA ranks as configured (`r`, `rank_pattern`) and as saved (the rank axis of each factor tensor).
+
+research/peft.md section 1: LoRA saves `lora_A.weight` `[r, in, ...]` and `lora_B.weight` `[out, r, ...]`
+(`lora_embedding_A` `[r, num_embeddings]`, `lora_embedding_B` `[dim, r]`). AdaLoRA saves `.lora_A`, `.lora_B`
+and `.lora_E` `[r, 1]` without `.weight`, already cut to the rank its `rank_pattern` masks keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rules.peftkeys import LORA_KINDS, AdapterKey, adapter_keys, pattern_match
+from rules.snapshot import RepoSnapshot, TensorHeader
+
+LORA = "LORA"
+ADALORA = "ADALORA"
+
+# Which axis of each factor holds the rank.
+RANK_AXIS: Mapping[str, int] = {"lora_A": 0, "lora_B": 1, "lora_embedding_A": 0, "lora_embedding_B": 1, "lora_E": 0}
+_ADALORA_SUFFIXES = (".lora_A", ".lora_B", ".lora_E")
+
+
+def peft_type(config: Mapping[str, Any]) -> str | None:
+    value = config.get("peft_type")
+    return value.upper() if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class LoraFactor:
+    """One saved low-rank factor: a LoRA `lora_A`/`lora_B` (or embedding) tensor, or AdaLoRA's A, B, E."""
+
+    file: str
+    tensor: TensorHeader
+    key: AdapterKey
+
+    @property
+    def rank(self) -> int | None:
+        """The size of the rank axis; None when the tensor has too few dimensions to have one."""
+        axis = RANK_AXIS[self.key.kind]
+        shape = self.tensor.shape
+        return shape[axis] if len(shape) >= 2 else None
+
+    @property
+    def degenerate(self) -> bool:
+        """1-D or zero-sized: what an ungathered DeepSpeed ZeRO-3 / FSDP shard looks like."""
+        return len(self.tensor.shape) < 2 or 0 in self.tensor.shape
+
+
+def lora_factors(snapshot: RepoSnapshot) -> list[LoraFactor]:
+    """The factor tensors of a LoRA or AdaLoRA adapter (empty for other PEFT types)."""
+    kind = peft_type(snapshot.config)
+    if kind not in (LORA, ADALORA):
+        return []
+    factors = []
+    for weights, tensor, key in adapter_keys(snapshot):
+        factor_key = _adalora_key(key) if kind == ADALORA else key
+        if factor_key.kind in RANK_AXIS:
+            factors.append(LoraFactor(weights.path, tensor, factor_key))
+    return factors
+
+
+def _adalora_key(key: AdapterKey) -> AdapterKey:
+    """AdaLoRA's `…q_proj.lora_A` parses as an unknown key; give it its module and factor kind."""
+    if key.kind in LORA_KINDS:
+        return key
+    for suffix in _ADALORA_SUFFIXES:
+        if key.kind == "other" and key.module.endswith(suffix):
+            return AdapterKey(key.name, key.module[: -len(suffix)], suffix[1:], key.prefixed)
+    return key
+
+
+def configured_rank(config: Mapping[str, Any], module: str) -> int | None:
+    """The rank PEFT builds for `module` when it loads the adapter."""
+    if peft_type(config) == ADALORA:
+        return _adalora_rank(config, module)
+    rank = pattern_match(_mapping(config.get("rank_pattern")), module)
+    rank = rank if rank is not None else config.get("r")
+    return rank if _is_count(rank) else None
+
+
+def _adalora_rank(config: Mapping[str, Any], module: str) -> int | None:
+    # AdaLoRA's rank_pattern maps "<module>.lora_E" to the boolean mask of the ranks it kept.
+    mask = _mapping(config.get("rank_pattern")).get(f"{module}.lora_E")
+    if isinstance(mask, list):
+        return sum(1 for kept in mask if kept)
+    init_r = config.get("init_r")
+    return init_r if _is_count(init_r) else None
+
+
+def max_configured_rank(config: Mapping[str, Any]) -> int | None:
+    """max(r, rank_pattern values) of a LoRA config, the number vLLM checks against --max-lora-rank."""
+    ranks = [config.get("r"), *_mapping(config.get("rank_pattern")).values()]
+    counts = [rank for rank in ranks if _is_count(rank)]
+    return max(counts) if counts else None
+
+
+def scaling(alpha: float, rank: int, rslora: bool) -> float:
+    """LoraLayer.update_layer: lora_alpha / sqrt(r) with rsLoRA, lora_alpha / r without."""
+    return alpha / rank**0.5 if rslora else alpha / rank
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

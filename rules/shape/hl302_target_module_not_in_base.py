@@ -1,0 +1,95 @@
+"""HL302: adapter tensors or target_modules name modules the base model doesn't have, so they never apply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rules.model import Category, Finding, Fix, Need, Rule, Severity
+from rules.peftkeys import PREFIX, adapter_keys
+from rules.rank.ranks import peft_type
+from rules.shape.layers import UNPREFIXED_TYPES, BaseLayers, owner_module
+from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+
+# Shared tuner tensors such as VeRA's `base_model.vera_A` sit directly under `base_model.`.
+_TUNER_PREFIX = "base_model."
+_EXAMPLES = 5
+
+
+class TargetModuleNotInBase(Rule):
+    code = "HL302"
+    name = "target-module-not-in-base"
+    category = Category.SHAPE
+    severity = Severity.ERROR
+    needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
+
+    def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
+        if peft_type(snapshot.config) in UNPREFIXED_TYPES:
+            return
+        base = snapshot.base
+        assert base is not None  # skip_reason() guards Need.BASE
+        layers = BaseLayers(base)
+        yield from self._unprefixed_keys(snapshot)
+        if not layers.known:
+            return
+        unmatched = list(self._unmatched_targets(snapshot, layers, base.model_id))
+        # PEFT raises on unmatched target_modules before it reads any tensor: report that alone.
+        yield from unmatched or self._missing_modules(snapshot, layers, base.model_id)
+
+    def _unprefixed_keys(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
+        keys = [(weights.path, key.name) for weights, _, key in adapter_keys(snapshot)]
+        unprefixed = [(path, name) for path, name in keys if not name.startswith(_TUNER_PREFIX)]
+        if not unprefixed:
+            return
+        yield self.finding(
+            f"{len(unprefixed)} of {len(keys)} tensor keys lack the `{PREFIX}` prefix PEFT writes (e.g."
+            f" `{unprefixed[0][1]}`): PeftModel.from_pretrained loads nothing from them and only warns about"
+            " missing adapter keys, so the base model runs unchanged.",
+            file=unprefixed[0][0],
+            details={
+                "unprefixed": len(unprefixed),
+                "keys": len(keys),
+                "examples": [n for _, n in unprefixed[:_EXAMPLES]],
+            },
+            fix=Fix(
+                f"Rename the tensors to `{PREFIX}<module path>.lora_A.weight` etc., as PEFT's save_pretrained"
+                " writes them, and upload the file again."
+            ),
+        )
+
+    def _missing_modules(self, snapshot: RepoSnapshot, layers: BaseLayers, base_id: str) -> Iterator[Finding]:
+        missing: dict[str, list[str]] = {}  # module -> tensor names
+        files: dict[str, str] = {}
+        for weights, _, key in adapter_keys(snapshot):
+            module = owner_module(key)
+            if key.prefixed and not layers.has_module(module):
+                missing.setdefault(module, []).append(key.name)
+                files.setdefault(module, weights.path)
+        if not missing:
+            return
+        modules = sorted(missing)
+        tensors = sum(len(names) for names in missing.values())
+        yield self.finding(
+            f"{tensors} adapter tensor(s) belong to {len(modules)} module(s) that {base_id} doesn't"
+            f" have (e.g. `{modules[0]}`): PEFT silently ignores them, so that part of the adapter never applies.",
+            file=files[modules[0]],
+            details={"modules": len(modules), "tensors": tensors, "examples": modules[:_EXAMPLES]},
+            fix=Fix(
+                "Check that base_model_name_or_path names the model the adapter was trained on; keys with"
+                " another model's module paths (more layers, other names) only load onto that model."
+            ),
+        )
+
+    def _unmatched_targets(self, snapshot: RepoSnapshot, layers: BaseLayers, base_id: str) -> Iterator[Finding]:
+        targets = snapshot.config.get("target_modules")
+        # Only PEFT's list form: a regex string or "all-linear" depends on in-memory names the headers lack.
+        if not isinstance(targets, list) or not targets:
+            return
+        if any(True for _ in layers.modules_matching([str(t) for t in targets])):
+            return
+        yield self.finding(
+            f"None of target_modules {sorted(map(str, targets))} names a module of {base_id}:"
+            " PeftModel.from_pretrained raises `ValueError: Target modules ... not found in the base model`.",
+            file=ADAPTER_CONFIG,
+            details={"target_modules": sorted(map(str, targets))},
+            fix=Fix("Load the adapter onto the base it was trained on, or correct target_modules."),
+        )

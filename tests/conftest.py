@@ -1,0 +1,37 @@
+"""Shared fixtures. huggingface_hub reads its settings at import time, so they are set before any test imports it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Never send a real token to a local server, and keep downloads on plain HTTP (the emulator has no Xet CAS).
+os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ.pop("HF_HUB_OFFLINE", None)
+
+from bot.emulator.samples import build_samples
+from bot.emulator.server import Emulator
+
+
+@pytest.fixture
+def hub_tokens() -> dict[str, str]:
+    """Bearer tokens the `emulator` fixture accepts, mapped to user names."""
+    return {"hf_alice": "alice", "hf_bob": "bob", "hf_demo_user": "demo-user"}
+
+
+@pytest.fixture
+def hub_root(tmp_path: Path) -> Path:
+    """A fresh repos directory holding the sample repos (sparse files: ~1 MB on disk)."""
+    root = tmp_path / "hub"
+    build_samples(root)
+    return root
+
+
+@pytest.fixture
+def emulator(hub_root: Path, hub_tokens: dict[str, str]) -> Iterator[Emulator]:
+    with Emulator(hub_root, tokens=hub_tokens) as emu:
+        yield emu

@@ -1,0 +1,540 @@
+"""The Hub emulator, driven over HTTP by the real huggingface_hub client."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.errors import (
+    BadRequestError,
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import get_session, parse_ratelimit_headers
+
+from bot.emulator.samples import (
+    BASE_7B,
+    CLEAN_ADAPTER,
+    PADDED_ADAPTER,
+    SEED_ADAPTER,
+    TINY_BASE,
+    build_samples,
+    write_safetensors,
+)
+from bot.emulator.server import Emulator, Faults
+
+LLAMA2_7B_PARAMETERS = 6_738_415_616
+
+
+def git_blob_id(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def write_settings(root: Path, repo_id: str, **settings: object) -> None:
+    (root / repo_id / ".hub.json").write_text(json.dumps(settings))
+
+
+def make_repo(root: Path, repo_id: str, files: dict[str, str], **settings: object) -> None:
+    for name, content in files.items():
+        path = root / repo_id / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    if settings:
+        write_settings(root, repo_id, **settings)
+
+
+def api(emulator: Emulator, token: str | bool = False) -> HfApi:
+    return HfApi(endpoint=emulator.url, token=token)
+
+
+# -- model info -----------------------------------------------------------------------------------------------------
+
+
+def test_model_info_reports_sha_siblings_with_blobs_and_card(emulator: Emulator, hub_root: Path) -> None:
+    info = api(emulator).model_info(SEED_ADAPTER, files_metadata=True)
+
+    assert len(info.sha) == 40
+    assert info.library_name == "peft"
+    assert "peft" in info.tags
+    assert info.card_data.base_model == BASE_7B
+    siblings = {sibling.rfilename: sibling for sibling in info.siblings}
+    assert set(siblings) == {
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+    }
+    config_bytes = (hub_root / SEED_ADAPTER / "adapter_config.json").read_bytes()
+    assert siblings["adapter_config.json"].size == len(config_bytes)
+    assert siblings["adapter_config.json"].blob_id == git_blob_id(config_bytes)
+    assert siblings["adapter_config.json"].lfs is None
+    weights = siblings["adapter_model.safetensors"]
+    assert weights.size == (hub_root / SEED_ADAPTER / "adapter_model.safetensors").stat().st_size > 2 * 10**9
+    assert weights.lfs is not None and weights.lfs.size == weights.size and len(weights.lfs.sha256) == 64
+
+
+def test_sha_follows_the_files_and_old_revisions_disappear(emulator: Emulator, hub_root: Path) -> None:
+    client = api(emulator)
+    before = client.model_info(CLEAN_ADAPTER).sha
+    assert client.model_info(CLEAN_ADAPTER, revision=before).sha == before
+
+    (hub_root / CLEAN_ADAPTER / "notes.txt").write_text("a new file")
+    after = client.model_info(CLEAN_ADAPTER)
+
+    assert after.sha != before
+    assert "notes.txt" in {sibling.rfilename for sibling in after.siblings}
+    with pytest.raises(RevisionNotFoundError):
+        client.model_info(CLEAN_ADAPTER, revision=before)
+
+
+def test_settings_file_is_not_a_repo_file_and_sets_hub_properties(emulator: Emulator, hub_root: Path) -> None:
+    write_settings(hub_root, CLEAN_ADAPTER, gated="manual", tags=["custom"], lastModified="2024-01-02T03:04:05Z")
+
+    info = api(emulator).model_info(CLEAN_ADAPTER)
+
+    assert ".hub.json" not in {sibling.rfilename for sibling in info.siblings}
+    assert info.gated == "manual"
+    assert {"custom", "peft"} <= set(info.tags)
+    assert info.last_modified.isoformat() == "2024-01-02T03:04:05+00:00"
+
+
+def test_expand_returns_only_the_requested_properties(emulator: Emulator) -> None:
+    info = api(emulator).model_info(BASE_7B, expand=["sha", "safetensors"])
+
+    assert len(info.sha) == 40
+    assert info.safetensors.total == LLAMA2_7B_PARAMETERS
+    assert info.safetensors.parameters == {"BF16": LLAMA2_7B_PARAMETERS}
+    assert info.siblings is None and info.tags is None and info.private is None
+
+
+def test_unknown_expand_property_is_a_bad_request(emulator: Emulator) -> None:
+    with pytest.raises(BadRequestError, match="expand"):
+        api(emulator).model_info(BASE_7B, expand=["lastmodified"])
+
+
+# -- listing --------------------------------------------------------------------------------------------------------
+
+
+def test_list_models_follows_link_pagination_in_last_modified_order(hub_root: Path, hub_tokens: dict) -> None:
+    for day, repo_id in enumerate([SEED_ADAPTER, PADDED_ADAPTER, CLEAN_ADAPTER], start=1):
+        write_settings(hub_root, repo_id, lastModified=f"2024-05-0{day}T00:00:00Z")
+
+    with Emulator(hub_root, tokens=hub_tokens, page_size=2) as emulator:
+        models = list(api(emulator).list_models(filter="peft", expand=["sha", "lastModified", "siblings"]))
+        pages = emulator.stats()["requests"]["list_models"]
+
+    assert [model.id for model in models] == [CLEAN_ADAPTER, PADDED_ADAPTER, SEED_ADAPTER]
+    assert pages == 2
+    assert all(len(model.sha) == 40 for model in models)
+    weights = next(s for s in models[0].siblings if s.rfilename == "adapter_model.safetensors")
+    assert weights.size > 0 and weights.blob_id and weights.lfs is not None
+
+
+def test_listing_link_points_back_at_the_emulator_with_total_count(hub_root: Path) -> None:
+    with Emulator(hub_root, page_size=2) as emulator:
+        response = get_session().get(f"{emulator.url}/api/models", params={"limit": 1})
+        url = emulator.url
+
+    assert response.status_code == 200
+    assert response.headers["X-Total-Count"] == "5"
+    assert response.links["next"]["url"].startswith(f"{url}/api/models?")
+    assert len(response.json()) == 1
+
+
+def test_list_models_filters_by_author_and_search_and_hides_private_repos(emulator: Emulator, hub_root: Path) -> None:
+    write_settings(hub_root, PADDED_ADAPTER, private=True)
+
+    anonymous = {model.id for model in api(emulator).list_models(author="demo-user")}
+    as_owner = {model.id for model in api(emulator, "hf_demo_user").list_models(author="demo-user")}
+    searched = [model.id for model in api(emulator).list_models(search="llama-2")]
+
+    assert anonymous == {SEED_ADAPTER, CLEAN_ADAPTER}
+    assert as_owner == {SEED_ADAPTER, PADDED_ADAPTER, CLEAN_ADAPTER}
+    assert searched == [BASE_7B]
+
+
+def test_new_repos_show_up_on_the_next_request(emulator: Emulator, hub_root: Path) -> None:
+    make_repo(hub_root, "carol/fresh", {"adapter_config.json": "{}"})
+
+    assert "carol/fresh" in {model.id for model in api(emulator).list_models(filter="peft")}
+
+
+# -- files ----------------------------------------------------------------------------------------------------------
+
+
+def test_hf_hub_download_heads_then_gets_into_the_cache(emulator: Emulator, hub_root: Path, tmp_path: Path) -> None:
+    path = hf_hub_download(
+        SEED_ADAPTER, "adapter_config.json", endpoint=emulator.url, cache_dir=tmp_path / "cache", token=False
+    )
+
+    expected = (hub_root / SEED_ADAPTER / "adapter_config.json").read_bytes()
+    assert Path(path).read_bytes() == expected
+    assert json.loads(expected)["r"] == 1024
+    requests = emulator.stats()["requests"]
+    assert requests["resolve_head"] == 1 and requests["resolve_get"] == 1
+
+
+def test_parse_safetensors_file_metadata_reads_only_the_header(emulator: Emulator) -> None:
+    metadata = api(emulator).parse_safetensors_file_metadata(SEED_ADAPTER, "adapter_model.safetensors")
+
+    assert metadata.metadata == {"format": "pt"}
+    assert metadata.tensors["base_model.model.model.embed_tokens.weight"].shape == [33004, 4096]
+    assert metadata.tensors["base_model.model.lm_head.weight"].shape == [33004, 4096]
+    assert metadata.tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"].shape == [1024, 4096]
+    assert metadata.tensors["base_model.model.model.layers.31.self_attn.o_proj.lora_B.weight"].shape == [4096, 1024]
+    assert emulator.stats()["bytes_sent"] <= 100_001
+
+
+def test_get_safetensors_metadata_reads_the_sharded_base(emulator: Emulator) -> None:
+    metadata = api(emulator).get_safetensors_metadata(BASE_7B)
+
+    assert metadata.sharded
+    assert set(metadata.files_metadata) == {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}
+    assert metadata.parameter_count == {"BF16": LLAMA2_7B_PARAMETERS}
+    assert metadata.weight_map["lm_head.weight"] == "model-00002-of-00002.safetensors"
+    assert metadata.metadata == {"total_size": 2 * LLAMA2_7B_PARAMETERS}
+
+
+def test_resolve_serves_ranges_and_lfs_headers(emulator: Emulator, hub_root: Path) -> None:
+    url = f"{emulator.url}/{SEED_ADAPTER}/resolve/main/adapter_model.safetensors"
+    size = (hub_root / SEED_ADAPTER / "adapter_model.safetensors").stat().st_size
+    session = get_session()
+
+    head = session.head(url)
+    first = session.get(url, headers={"Range": "bytes=0-7"})
+    tail = session.get(url, headers={"Range": "bytes=-4"})
+    past_end = session.get(url, headers={"Range": f"bytes={size}-"})
+
+    assert head.status_code == 200
+    assert head.headers["X-Linked-Size"] == head.headers["Content-Length"] == str(size)
+    assert head.headers["ETag"] == head.headers["X-Linked-Etag"] and len(head.headers["ETag"].strip('"')) == 64
+    assert head.headers["Accept-Ranges"] == "bytes"
+    assert not [name for name in head.headers if name.lower().startswith("x-xet")]
+    assert first.status_code == 206
+    assert first.headers["Content-Range"] == f"bytes 0-7/{size}"
+    assert int.from_bytes(first.content, "little") % 8 == 0  # the padded header length
+    assert tail.status_code == 206 and tail.content == b"\0\0\0\0"
+    assert tail.headers["Content-Range"] == f"bytes {size - 4}-{size - 1}/{size}"
+    assert past_end.status_code == 416
+    assert past_end.headers["Content-Range"] == f"bytes */{size}"
+
+
+def test_resolve_cannot_escape_the_repo(emulator: Emulator, hub_root: Path) -> None:
+    (hub_root / "secret.txt").write_text("not a repo file")
+
+    response = get_session().get(f"{emulator.url}/{SEED_ADAPTER}/resolve/main/..%2F..%2Fsecret.txt")
+
+    assert response.status_code == 404
+    assert response.headers["X-Error-Code"] == "EntryNotFound"
+
+
+def test_list_repo_tree_lists_folders_recursively_and_paginates(hub_root: Path) -> None:
+    make_repo(hub_root, "carol/nested", {"README.md": "# hi", "sub/dir/a.json": "{}", "sub/b.json": "[]"})
+
+    with Emulator(hub_root, page_size=2) as emulator:
+        client = api(emulator)
+        top = {entry.path: type(entry).__name__ for entry in client.list_repo_tree("carol/nested")}
+        everything = [entry.path for entry in client.list_repo_tree("carol/nested", recursive=True)]
+        inside = [entry.path for entry in client.list_repo_tree("carol/nested", path_in_repo="sub/dir")]
+        with pytest.raises(EntryNotFoundError):
+            list(client.list_repo_tree("carol/nested", path_in_repo="missing"))
+
+    assert top == {"README.md": "RepoFile", "sub": "RepoFolder"}
+    assert everything == ["README.md", "sub", "sub/b.json", "sub/dir", "sub/dir/a.json"]
+    assert inside == ["sub/dir/a.json"]
+
+
+def test_tree_reports_lfs_files(emulator: Emulator) -> None:
+    files = {entry.path: entry for entry in api(emulator).list_repo_tree(BASE_7B)}
+
+    shard = files["model-00002-of-00002.safetensors"]
+    assert shard.lfs is not None and shard.lfs.size == shard.size > 3 * 10**9
+    assert files["config.json"].lfs is None
+
+
+# -- errors and access ----------------------------------------------------------------------------------------------
+
+
+def test_missing_repo_file_and_revision_map_to_client_errors(emulator: Emulator, tmp_path: Path) -> None:
+    client = api(emulator)
+    cache = tmp_path / "cache"
+
+    with pytest.raises(RepositoryNotFoundError):
+        client.model_info("nobody/nothing")
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download("nobody/nothing", "config.json", endpoint=emulator.url, cache_dir=cache, token=False)
+    with pytest.raises(EntryNotFoundError):
+        hf_hub_download(BASE_7B, "missing.json", endpoint=emulator.url, cache_dir=cache, token=False)
+    with pytest.raises(RevisionNotFoundError):
+        hf_hub_download(BASE_7B, "config.json", revision="v9", endpoint=emulator.url, cache_dir=cache, token=False)
+
+
+def test_gated_repo_metadata_is_public_but_files_need_access(
+    emulator: Emulator, hub_root: Path, tmp_path: Path
+) -> None:
+    write_settings(hub_root, BASE_7B, gated="manual", allowed_users=["alice"])
+    cache = tmp_path / "cache"
+
+    assert api(emulator).model_info(BASE_7B).gated == "manual"
+    with pytest.raises(GatedRepoError):
+        hf_hub_download(BASE_7B, "config.json", endpoint=emulator.url, cache_dir=cache, token=False)
+    with pytest.raises(GatedRepoError):
+        hf_hub_download(BASE_7B, "config.json", endpoint=emulator.url, cache_dir=cache, token="hf_bob")
+    path = hf_hub_download(BASE_7B, "config.json", endpoint=emulator.url, cache_dir=cache, token="hf_alice")
+    assert json.loads(Path(path).read_text())["vocab_size"] == 32000
+
+
+def test_private_repo_is_invisible_except_to_its_owner(emulator: Emulator, hub_root: Path) -> None:
+    write_settings(hub_root, CLEAN_ADAPTER, private=True)
+
+    with pytest.raises(RepositoryNotFoundError):
+        api(emulator).model_info(CLEAN_ADAPTER)
+    with pytest.raises(RepositoryNotFoundError):
+        api(emulator, "hf_bob").model_info(CLEAN_ADAPTER)
+    assert api(emulator, "hf_demo_user").model_info(CLEAN_ADAPTER).private is True
+
+
+def test_a_broken_settings_file_is_a_readable_server_error(emulator: Emulator, hub_root: Path) -> None:
+    (hub_root / CLEAN_ADAPTER / ".hub.json").write_text("{not json")
+
+    with pytest.raises(HfHubHTTPError, match="Emulator error") as raised:
+        api(emulator).model_info(CLEAN_ADAPTER)
+
+    assert raised.value.response.status_code == 500
+
+
+def test_invalid_token_is_rejected_and_whoami_names_the_user(emulator: Emulator) -> None:
+    with pytest.raises(HfHubHTTPError, match="Invalid credentials") as raised:
+        api(emulator, "hf_wrong").model_info(BASE_7B)
+
+    assert not isinstance(raised.value, RepositoryNotFoundError)
+    assert raised.value.response.status_code == 401
+    assert api(emulator, "hf_alice").whoami()["name"] == "alice"
+
+
+# -- discussions ----------------------------------------------------------------------------------------------------
+
+
+def test_discussion_lifecycle_with_the_real_client(emulator: Emulator) -> None:
+    bot = api(emulator, "hf_alice")
+    created = bot.create_discussion(SEED_ADAPTER, "[bot] Loading fails", description="Resize to 33004 rows first.")
+    api(emulator, "hf_bob").create_discussion(SEED_ADAPTER, "Another question")
+
+    assert created.num == 1 and created.status == "open" and created.author == "alice"
+    assert created.events[0].content == "Resize to 33004 rows first."
+    by_alice = list(bot.get_repo_discussions(SEED_ADAPTER, author="alice"))
+    assert [(d.num, d.title) for d in by_alice] == [(1, "[bot] Loading fails")]
+    assert [d.num for d in bot.get_repo_discussions(SEED_ADAPTER)] == [2, 1]
+
+    comment = bot.comment_discussion(SEED_ADAPTER, 1, "Updated findings.")
+    closed = bot.change_discussion_status(SEED_ADAPTER, 1, "closed", comment="Closing.")
+
+    assert comment.content == "Updated findings." and comment.author == "alice"
+    assert closed.new_status == "closed"
+    details = bot.get_discussion_details(SEED_ADAPTER, 1)
+    assert details.status == "closed"
+    assert [event.type for event in details.events] == ["comment", "comment", "comment", "status-change"]
+    assert [d.num for d in bot.get_repo_discussions(SEED_ADAPTER, discussion_status="open")] == [2]
+
+
+def test_discussion_listing_pages_by_fifty(emulator: Emulator) -> None:
+    client = api(emulator, "hf_alice")
+    for number in range(52):
+        client.create_discussion(TINY_BASE, f"Question {number}")
+    emulator.reset_stats()
+
+    listed = [discussion.num for discussion in client.get_repo_discussions(TINY_BASE)]
+
+    assert listed == list(range(52, 0, -1))
+    assert emulator.stats()["requests"] == {"discussions": 2}
+
+
+def test_discussions_survive_a_restart(hub_root: Path, hub_tokens: dict) -> None:
+    with Emulator(hub_root, tokens=hub_tokens) as emulator:
+        api(emulator, "hf_alice").create_discussion(CLEAN_ADAPTER, "Persisted")
+
+    with Emulator(hub_root, tokens=hub_tokens) as emulator:
+        titles = [d.title for d in api(emulator).get_repo_discussions(CLEAN_ADAPTER)]
+
+    assert titles == ["Persisted"]
+    assert (hub_root / ".emulator" / "discussions" / "demo-user" / "llama2-clean-lora.json").is_file()
+
+
+def test_discussion_status_belongs_to_its_author_and_the_repo_owner(emulator: Emulator) -> None:
+    api(emulator, "hf_alice").create_discussion(CLEAN_ADAPTER, "Question")
+
+    with pytest.raises(HfHubHTTPError) as raised:
+        api(emulator, "hf_bob").change_discussion_status(CLEAN_ADAPTER, 1, "closed")
+    assert raised.value.response.status_code == 403
+    assert api(emulator, "hf_demo_user").change_discussion_status(CLEAN_ADAPTER, 1, "closed").new_status == "closed"
+
+
+def test_disabled_discussions_and_anonymous_writes_are_refused(emulator: Emulator, hub_root: Path) -> None:
+    write_settings(hub_root, SEED_ADAPTER, discussions_disabled=True)
+
+    with pytest.raises(HfHubHTTPError, match="Discussions are disabled") as disabled:
+        api(emulator, "hf_alice").create_discussion(SEED_ADAPTER, "[bot] hello")
+    with pytest.raises(HfHubHTTPError) as anonymous:
+        api(emulator).create_discussion(CLEAN_ADAPTER, "hello")
+
+    assert disabled.value.response.status_code == 403
+    assert anonymous.value.response.status_code == 401
+    assert list(api(emulator).get_repo_discussions(SEED_ADAPTER)) == []
+
+
+def test_pull_request_refs_resolve_as_revisions(emulator: Emulator) -> None:
+    client = api(emulator, "hf_alice")
+    pull_request = client.create_pull_request(TINY_BASE, "Add a file")
+
+    assert pull_request.is_pull_request and pull_request.status == "draft"
+    assert client.model_info(TINY_BASE, revision=pull_request.git_reference).id == TINY_BASE
+    with pytest.raises(RevisionNotFoundError):
+        client.model_info(TINY_BASE, revision="refs/pr/9")
+
+
+# -- faults ---------------------------------------------------------------------------------------------------------
+
+
+def test_rate_limit_headers_and_429_per_bucket(emulator: Emulator) -> None:
+    emulator.set_faults(Faults(rate_limit=(2, 60)))
+    session = get_session()
+    info_url = f"{emulator.url}/api/models/{BASE_7B}"
+
+    first, second = session.get(info_url), session.get(info_url)
+    with pytest.raises(HfHubHTTPError, match="rate limit") as raised:
+        api(emulator).model_info(BASE_7B)
+    file_head = session.head(f"{emulator.url}/{BASE_7B}/resolve/main/config.json")
+
+    assert parse_ratelimit_headers(first.headers).remaining == 1
+    assert parse_ratelimit_headers(second.headers).remaining == 0
+    limited = raised.value.response
+    assert limited.status_code == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+    info = parse_ratelimit_headers(limited.headers)
+    assert (info.resource_type, info.remaining, info.limit, info.window_seconds) == ("api", 0, 2, 60)
+    assert file_head.status_code == 200
+    assert parse_ratelimit_headers(file_head.headers).resource_type == "resolvers"
+
+
+def test_rate_limit_window_resets(emulator: Emulator) -> None:
+    emulator.set_faults(Faults(rate_limit=(1, 1)))
+    client = api(emulator)
+    client.model_info(BASE_7B)
+    with pytest.raises(HfHubHTTPError):
+        client.model_info(BASE_7B)
+
+    time.sleep(1.05)
+
+    assert client.model_info(BASE_7B).id == BASE_7B
+
+
+def test_injected_server_errors_are_seeded(emulator: Emulator) -> None:
+    def statuses() -> list[int]:
+        emulator.set_faults(Faults(error_rate=0.5, seed=7))
+        return [get_session().get(f"{emulator.url}/api/models/{BASE_7B}").status_code for _ in range(20)]
+
+    first_run = statuses()
+
+    assert first_run == statuses()
+    assert set(first_run) - {200} <= {500, 502, 503} and 200 in first_run and len(set(first_run)) > 1
+    emulator.set_faults(Faults(error_rate=1.0))
+    with pytest.raises(HfHubHTTPError) as raised:
+        api(emulator).model_info(BASE_7B)
+    assert raised.value.response.status_code in (500, 502, 503)
+
+
+def test_latency_is_added_to_every_request(emulator: Emulator) -> None:
+    emulator.set_faults(Faults(latency=0.2))
+
+    started = time.perf_counter()
+    api(emulator).model_info(BASE_7B)
+
+    assert time.perf_counter() - started >= 0.2
+
+
+def test_admin_endpoints_change_faults_and_reset_stats(emulator: Emulator) -> None:
+    session = get_session()
+    api(emulator).model_info(BASE_7B)
+
+    stats = session.get(f"{emulator.url}/_emulator/stats").json()
+    configured = session.post(f"{emulator.url}/_emulator/config", json={"error_rate": 1.0, "seed": 3})
+    failing = session.get(f"{emulator.url}/api/models/{BASE_7B}")
+    session.post(f"{emulator.url}/_emulator/config", json={"error_rate": 0.0})
+    reset = session.post(f"{emulator.url}/_emulator/reset-stats").json()
+
+    assert stats["requests"] == {"model_info": 1} and stats["bytes_sent"] > 0
+    assert configured.json()["faults"] == {"latency": 0.0, "error_rate": 1.0, "rate_limit": None, "seed": 3}
+    assert failing.status_code >= 500
+    assert reset["total_requests"] == 0 and emulator.stats()["total_requests"] == 0
+
+
+# -- samples and the command line -----------------------------------------------------------------------------------
+
+
+def test_write_safetensors_is_valid_for_the_safetensors_library(tmp_path: Path) -> None:
+    safetensors = pytest.importorskip("safetensors")
+    path = tmp_path / "t.safetensors"
+
+    write_safetensors(path, {"b": ("F32", [2, 3]), "a": ("BF16", [5])}, {"format": "pt"})
+
+    header_length = int.from_bytes(path.read_bytes()[:8], "little")
+    assert header_length % 8 == 0
+    assert path.stat().st_size == 8 + header_length + 2 * 3 * 4 + 5 * 2
+    with safetensors.safe_open(path, framework="numpy") as opened:
+        assert opened.metadata() == {"format": "pt"}
+        assert opened.get_slice("b").get_shape() == [2, 3]
+
+
+def test_samples_are_sparse_and_shaped_like_the_seed_case(tmp_path: Path) -> None:
+    adapters = build_samples(tmp_path)
+
+    assert adapters == [SEED_ADAPTER, PADDED_ADAPTER, CLEAN_ADAPTER]
+    shard = tmp_path / BASE_7B / "model-00001-of-00002.safetensors"
+    assert shard.stat().st_blocks * 512 < shard.stat().st_size / 1000
+    config = json.loads((tmp_path / SEED_ADAPTER / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"], config["peft_type"]) == (1024, 2048, "LORA")
+    tokenizer = json.loads((tmp_path / PADDED_ADAPTER / "tokenizer_config.json").read_text())
+    assert max(int(index) for index in tokenizer["added_tokens_decoder"]) == 329
+
+
+@pytest.mark.peft
+def test_sample_adapter_config_has_the_keys_installed_peft_writes(tmp_path: Path) -> None:
+    peft = pytest.importorskip("peft")
+    build_samples(tmp_path)
+    ours = json.loads((tmp_path / SEED_ADAPTER / "adapter_config.json").read_text())
+
+    config = peft.LoraConfig.from_pretrained(tmp_path / SEED_ADAPTER)
+    config.save_pretrained(tmp_path / "resaved")
+    resaved = json.loads((tmp_path / "resaved" / "adapter_config.json").read_text())
+
+    assert set(resaved) == set(ours)
+    assert (config.r, config.lora_alpha, config.modules_to_save) == (1024, 2048, ["lm_head", "embed_tokens"])
+
+
+def test_command_line_serves_a_directory(hub_root: Path) -> None:
+    repo_root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.emulator", "--root", str(hub_root), "--port", "0", "--token", "hf_x=xavier"],
+        cwd=repo_root,
+        env={**os.environ, "PYTHONPATH": str(repo_root)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        assert HfApi(endpoint=url, token="hf_x").whoami()["name"] == "xavier"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
