@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.lint import LintConfig, run_rules, selected_rules
 from rules.model import Finding
 from rules.snapshot import RepoSnapshot
+from tests import builders
 from tests.builders import (
     PREFIX,
     added_tokens,
@@ -20,8 +21,7 @@ HEAD = PREFIX + "lm_head.weight"
 
 
 def lint(snap: RepoSnapshot, *codes: str) -> list[Finding]:
-    config = LintConfig(select=frozenset(codes or {"HL1"}))
-    return run_rules(snap, selected_rules(config), config).findings
+    return builders.lint(snap, *(codes or ("HL1",)))
 
 
 def codes(findings: list[Finding]) -> set[str]:
