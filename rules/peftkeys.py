@@ -73,7 +73,7 @@ def _embedding_module(base: BaseModelFacts | None, output: bool) -> str | None:
 
 
 def embedding_role(key: AdapterKey, base: BaseModelFacts | None) -> str | None:
-    """"embed" or "lm_head" when the key belongs to the input or output embedding, else None."""
+    """ "embed" or "lm_head" when the key belongs to the input or output embedding, else None."""
     for role, output, names in (("embed", False, INPUT_EMBEDDING_NAMES), ("lm_head", True, OUTPUT_EMBEDDING_NAMES)):
         module = _embedding_module(base, output)
         if module is not None and key.module == module:
