@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.hub import HubBaseFacts, HubClient, HubError
 from bot.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
 from bot.local import LocalRepo
+from bot.mirror import HubMirror
 from bot.snapshots import UnreadableRepo, build_snapshot, is_hub_id
 
 
@@ -45,9 +46,12 @@ def default_cache_dir() -> Path | None:
 class Checker:
     """Lints targets with one Hub client, so base facts are fetched once and shared by every adapter."""
 
-    def __init__(self, client: HubClient, config: LintConfig, *, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, client: HubClient, config: LintConfig, *, cache_dir: Path | None = None, mirror: HubMirror | None = None
+    ) -> None:
         self.client = client
         self.config = config
+        self.mirror = mirror  # where a directory's Git LFS pointer weights are read from (bot/mirror.py)
         self.rules = selected_rules(config)
         self.needs = needs_of(self.rules)
         self.bases = HubBaseFacts(client, cache_dir)
@@ -58,6 +62,8 @@ class Checker:
         try:
             if target.path is not None:
                 repo = LocalRepo(target.path, target.name)
+                if self.mirror is not None:
+                    repo = self.mirror.fill(repo, self.client)
             else:
                 assert target.repo_id is not None
                 repo = self.client.open_repo(target.repo_id, target.revision)

@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx2
-from huggingface_hub import ModelInfo, constants, get_token, hf_hub_url
+from huggingface_hub import HfApi, ModelInfo, constants, get_token, hf_hub_url
+from huggingface_hub.community import DiscussionComment
 from huggingface_hub.errors import (
     DisabledRepoError,
     EntryNotFoundError,
@@ -103,7 +104,7 @@ class _CountingTransport(httpx2.BaseTransport):
 
 @dataclasses.dataclass
 class Retry:
-    attempts: int = 4
+    attempts: int = 6  # 1 + 5 retries, as huggingface_hub's http_backoff
     max_wait: float = 30.0  # a longer Retry-After is reported, not slept through
 
 
@@ -131,7 +132,7 @@ class HubClient:
         self._transport = _CountingTransport(transport or httpx2.HTTPTransport(), self.stats)
         # Redirects (to a CDN) are followed; httpx drops Authorization when the origin changes.
         self._http = httpx2.Client(transport=self._transport, timeout=timeout, follow_redirects=True)
-        self._paused_until = 0.0
+        self._exhausted: dict[str, float] = {}  # rate-limit bucket -> monotonic time its window resets
 
     def close(self) -> None:
         self._http.close()
@@ -151,7 +152,7 @@ class HubClient:
     def _stream(self, method: str, url: str, headers: Mapping[str, str], params: Any) -> Iterator[httpx2.Response]:
         """One request with retries on 429/5xx/timeouts; yields a response whose body is not read yet."""
         for attempt in range(self.retry.attempts):
-            self._wait_for_rate_limit()
+            self._wait_for_rate_limit(url)
             last = attempt == self.retry.attempts - 1
             try:
                 with self._http.stream(method, url, headers=self._headers(headers), params=params) as response:
@@ -181,14 +182,18 @@ class HubClient:
         return wait
 
     def _note_rate_limit(self, response: httpx2.Response) -> None:
+        """The Hub sends `RateLimit: "resolvers";r=0;t=42` on every response: stop that bucket before a 429."""
         info = parse_ratelimit_headers(response.headers)
         if info is not None and info.remaining == 0:
-            self._paused_until = max(
-                self._paused_until, time.monotonic() + min(info.reset_in_seconds, self.retry.max_wait)
-            )
+            self._exhausted[info.resource_type] = time.monotonic() + info.reset_in_seconds
 
-    def _wait_for_rate_limit(self) -> None:
-        delay = self._paused_until - time.monotonic()
+    def _wait_for_rate_limit(self, url: str) -> None:
+        bucket = "resolvers" if "/resolve/" in url else "api"
+        delay = self._exhausted.get(bucket, 0.0) - time.monotonic()
+        if delay > self.retry.max_wait:
+            raise HubError(
+                f"the Hub's {bucket!r} rate limit is used up for {delay:.0f} s; try again later", "rate_limited"
+            )
         if delay > 0:
             time.sleep(delay)
 
@@ -389,6 +394,8 @@ def _json(response: Fetched) -> tuple[dict[str, Any] | None, str | None]:
 def _hub_error(response: httpx2.Response, body: bytes, what: str) -> HubError:
     response._content = body  # hf_raise_for_status reads .content of this streamed response
     status = response.status_code
+    if status == 401 and "Invalid credentials" in body.decode("utf-8", "ignore"):
+        return HubError(f"the Hub refused the token (HTTP {status}): check --token / HF_TOKEN", "auth")
     try:
         hf_raise_for_status(response)
     except GatedRepoError:
@@ -400,8 +407,6 @@ def _hub_error(response: httpx2.Response, body: bytes, what: str) -> HubError:
     except DisabledRepoError:
         return HubError(f"{what}: repository disabled (HTTP {status})", "disabled")
     except RepositoryNotFoundError:
-        if "Invalid credentials" in body.decode("utf-8", "ignore"):
-            return HubError(f"the Hub refused the token (HTTP {status}): check --token / HF_TOKEN", "auth")
         return HubError(f"{what}: repository not found, or private (HTTP {status})", "not_found")
     except HfHubHTTPError:
         pass
@@ -420,3 +425,214 @@ def _backoff(attempt: int) -> float:
 
 def _host(url: str) -> str:
     return urlsplit(url).netloc or url
+
+
+# --- Listing ---
+# The crawler's view of the Hub: the PEFT listing, whose entries carry each repo's sha and files, so an unchanged
+# repo costs no request and a changed one is linted without a model_info request.
+
+LISTING_EXPAND = ("sha", "lastModified", "siblings", "cardData", "gated", "disabled")
+LISTING_PAGE_SIZE = 1000
+LISTING_PAGE_BYTES = 200_000_000  # a page of 1000 entries with siblings and cards is a few MB; never unbounded
+
+
+@dataclasses.dataclass(frozen=True)
+class ListedRepo:
+    """One entry of the listing: the repo at one commit, with its files and card as the listing described them."""
+
+    repo_id: str
+    sha: str
+    last_modified: str | None  # the Hub's ISO 8601 timestamp, as sent
+    gated: bool
+    disabled: bool
+    files: Mapping[str, RepoFile]
+    card: dict[str, Any] | None
+    entry: Mapping[str, Any]  # the raw JSON entry: a store keeps it so any worker can lint the repo later
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any]) -> ListedRepo | None:
+        """None for an entry without an id or sha (nothing to pin a lint to)."""
+        if not isinstance(entry.get("id"), str) or not isinstance(entry.get("sha"), str):
+            return None
+        try:
+            info = ModelInfo(**entry)
+        except (TypeError, ValueError, KeyError):
+            return None
+        last_modified = entry.get("lastModified")
+        return cls(
+            repo_id=info.id,
+            sha=str(info.sha),
+            last_modified=last_modified if isinstance(last_modified, str) else None,
+            gated=bool(info.gated),
+            disabled=bool(info.disabled),
+            files={s.rfilename: _repo_file(s) for s in info.siblings or []},
+            card=info.card_data.to_dict() if info.card_data is not None else None,
+            entry=entry,
+        )
+
+    def open(self, client: HubClient) -> HubRepo:
+        """A reader pinned to the listed sha: no model_info request."""
+        return HubRepo(client, self.repo_id, self.sha, dict(self.files), self.card, self.repo_id)
+
+
+def list_adapters(client: HubClient, *, page_size: int = LISTING_PAGE_SIZE) -> Iterator[list[ListedRepo]]:
+    """The PEFT repos, most recently changed first, one page per (counted, retried, paced) request.
+
+    Pages are fetched lazily: a caller that stops iterating (a --limit, a --since, a budget) requests no more.
+    """
+    url: str | None = client.endpoint + "/api/models"
+    params: Any = {"filter": "peft", "sort": "lastModified", "expand": list(LISTING_EXPAND), "limit": page_size}
+    while url is not None:
+        response = client.get(url, what="the PEFT model listing", params=params, limit=LISTING_PAGE_BYTES)
+        try:
+            items = json.loads(response.content)
+        except ValueError:
+            items = None
+        if not isinstance(items, list):
+            raise HubError(f"{_host(client.endpoint)} answered the model listing with something that is not a list")
+        yield [listed for item in items if isinstance(item, dict) and (listed := ListedRepo.from_entry(item))]
+        url, params = _next_link(response.headers.get("Link", "")), None  # the next link carries every parameter
+
+
+def _next_link(header: str) -> str | None:
+    for link in header.split(","):
+        target, _, parameters = link.partition(";")
+        if 'rel="next"' in parameters.replace(" ", ""):
+            return target.strip().strip("<>")
+    return None
+
+
+class CrawlClients:
+    """Makes the clients of one crawl, one per worker thread, each counting its own requests (exact per-repo stats).
+
+    They share the rate-limit pauses (the Hub counts per token or IP, not per client) and one TLS set-up (parsing
+    the CA bundle costs ~0.1 s of CPU per client). A bucket pauses while `reserve` requests remain, not at zero:
+    with one request in flight per worker, waiting for `r=0` would send the others into a 429.
+    """
+
+    def __init__(self, endpoint: str | None, token: str | bool | None, *, reserve: int, retry: Retry) -> None:
+        self.endpoint, self.token, self.reserve, self.retry = endpoint, token, reserve, retry
+        self.exhausted: dict[str, float] = {}  # HubClient's bucket -> reset time, for all the clients
+        self.tls = httpx2.create_ssl_context()
+
+    def __call__(self) -> CrawlClient:
+        return CrawlClient(self)
+
+
+class CrawlClient(HubClient):
+    def __init__(self, shared: CrawlClients) -> None:
+        transport = httpx2.HTTPTransport(verify=shared.tls)
+        super().__init__(shared.endpoint, shared.token, retry=shared.retry, transport=transport)
+        self.reserve = shared.reserve
+        self._exhausted = shared.exhausted  # HubClient._wait_for_rate_limit now waits on every worker's news
+
+    def _note_rate_limit(self, response: httpx2.Response) -> None:
+        info = parse_ratelimit_headers(response.headers)
+        if info is not None and info.remaining <= self.reserve:
+            resets = time.monotonic() + info.reset_in_seconds
+            self._exhausted[info.resource_type] = max(self._exhausted.get(info.resource_type, 0.0), resets)
+
+
+# --- Discussions ---
+# A repo's community tab, through huggingface_hub's HfApi (research/hub.md §2.4). Nothing here is retried: the Hub
+# does not say whether a create that failed was written, so the failure is reported and the next run finds any
+# discussion that was written by listing the bot's own first.
+
+OPEN_DISCUSSION_STATUSES = frozenset({"open", "draft"})
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscussionMessage:
+    author: str
+    text: str  # raw Markdown, as posted
+
+
+@dataclasses.dataclass(frozen=True)
+class Discussion:
+    num: int
+    title: str
+    status: str  # open | closed | merged | draft
+    author: str
+    messages: tuple[DiscussionMessage, ...] = ()  # from `HubDiscussions.details`: the opening post, then comments
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_DISCUSSION_STATUSES
+
+
+class HubDiscussions:
+    """Discussions on one Hub as the token's user; the user agent names hublint and its version."""
+
+    def __init__(self, client: HubClient) -> None:
+        self.endpoint = client.endpoint
+        self._api = HfApi(
+            endpoint=client.endpoint,
+            token=client._token or False,  # never the implicit token: the client already chose which one may go here
+            library_name="hublint",
+            library_version=__version__,
+        )
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self._api.token)
+
+    def whoami(self) -> str | None:
+        """The token's user (None without a token); cached, as the Hub rate-limits /whoami-v2 strictly."""
+        if not self._api.token:
+            return None
+        with _community_errors("whoami"):
+            return str(self._api.whoami(cache=True)["name"])
+
+    def list(self, repo_id: str, author: str | None = None) -> list[Discussion]:
+        """Discussions and pull requests, newest first; `author` filters on the Hub's side."""
+        with _community_errors(repo_id):
+            return [
+                Discussion(d.num, d.title, d.status, d.author)
+                for d in self._api.get_repo_discussions(repo_id, author=author)
+            ]
+
+    def details(self, repo_id: str, num: int) -> Discussion:
+        with _community_errors(f"{repo_id} discussion #{num}"):
+            found = self._api.get_discussion_details(repo_id, num)
+        messages = tuple(
+            DiscussionMessage(event.author, event.content)
+            for event in found.events
+            if isinstance(event, DiscussionComment)
+        )
+        return Discussion(found.num, found.title, found.status, found.author, messages)
+
+    def create(self, repo_id: str, title: str, body: str) -> int:
+        with _community_errors(repo_id):
+            return self._api.create_discussion(repo_id, title, description=body).num
+
+    def comment(self, repo_id: str, num: int, body: str) -> None:
+        with _community_errors(f"{repo_id} discussion #{num}"):
+            self._api.comment_discussion(repo_id, num, body)
+
+    def url(self, repo_id: str, num: int) -> str:
+        return f"{self.endpoint}/{repo_id}/discussions/{num}"
+
+
+@contextmanager
+def _community_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except HfHubHTTPError as exc:
+        raise _community_error(exc, what) from None
+    except httpx2.TransportError as exc:
+        raise HubError(f"{what}: the Hub did not answer: {type(exc).__name__} {exc}".strip(), "network") from None
+
+
+def _community_error(exc: HfHubHTTPError, what: str) -> HubError:
+    """401 bad token, 403 discussions disabled, 429 with its Retry-After, 5xx: one line each."""
+    response = exc.response
+    status = response.status_code
+    if status == 403 and not isinstance(exc, DisabledRepoError):
+        # The Hub's answer where the owner turned the community tab off: permanent for this repo, never retried.
+        refusal = (exc.server_message or "forbidden").splitlines()[0]
+        return HubError(f"{what}: the Hub refuses discussions there (HTTP 403: {refusal})", "discussions_disabled")
+    if status == 429:
+        retry_after = response.headers.get("Retry-After", "").strip()
+        wait = f"retry after {retry_after} s" if retry_after.isdigit() else "try again later"
+        return HubError(f"{what}: rate limited by {_host(str(response.url))} (HTTP 429); {wait}", "rate_limited")
+    return _hub_error(response, response.content, what)

@@ -12,7 +12,7 @@ def loading_code(recipe: LoadRecipe) -> str:
     Repo strings reach the program only as Python literals (repr), so no repo content can inject code.
     """
     return templates.render(
-        "loading/causal_lm.py.j2",
+        "loading/peft_model.py.j2",
         recipe=recipe,
         revision_arg=_revision_arg,
     )

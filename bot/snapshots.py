@@ -106,9 +106,11 @@ def _adapter_weights(repo: RepoReader) -> tuple[WeightsFile, ...]:
     pointers = [p for p in names if repo.files[p].lfs_pointer]
     if pointers:
         size = repo.files[pointers[0]].size
+        what = f"a {size:,}-byte file" if size is not None else "a file"
         raise UnreadableRepo(
-            f"{pointers[0]} is a Git LFS pointer to a {size:,}-byte file, not the file itself: run `git lfs pull`"
-            " (or check out with `lfs: true`), or lint the Hub copy with `hublint check OWNER/NAME`"
+            f"{pointers[0]} is a Git LFS pointer to {what}, not the file itself: fetch it (`git lfs pull`; in a"
+            " workflow, `lfs: true` in actions/checkout's `with:`) or read its header from the Hub copy"
+            " (`--hub-repo OWNER/NAME`, or the action's `hub-repo` input)"
         )
     return tuple(_weights_file(repo, name) for name in sorted(names))
 

@@ -59,7 +59,17 @@ class LoadRecipe:
     resize_embeddings_to: int | None = None
     tokenizer_size: int | None = None  # len(tokenizer) of the tokenizer the program loads, when known
     tokenizer_from_adapter: bool = False
-    auto_class: str = "AutoModelForCausalLM"
+    auto_class: str = "AutoModelForCausalLM"  # the transformers class for the adapter's task_type
+
+
+AUTO_CLASS_BY_TASK = {
+    "CAUSAL_LM": "AutoModelForCausalLM",
+    "SEQ_2_SEQ_LM": "AutoModelForSeq2SeqLM",
+    "SEQ_CLS": "AutoModelForSequenceClassification",
+    "TOKEN_CLS": "AutoModelForTokenClassification",
+    "QUESTION_ANS": "AutoModelForQuestionAnswering",
+    "FEATURE_EXTRACTION": "AutoModel",
+}
 
 
 @dataclass(frozen=True)

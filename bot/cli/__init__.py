@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--ignore", action="append", default=[], metavar="CODES", help="skip these rules/prefixes")
     _hub_arguments(check)
     check.add_argument("--base-model", metavar="ID", help="lint against this base instead of the config's")
+    check.add_argument(
+        "--hub-repo", metavar="OWNER/NAME[@REV]", help="read a directory's Git LFS pointer weights from this Hub repo"
+    )
     check.add_argument("--revision", metavar="REV", help="revision of every Hub target without @rev")
     check.add_argument("--config", type=Path, metavar="PATH", help="a .hublint.toml or pyproject.toml to use")
     check.add_argument("--no-cache", action="store_true", help="do not read or write the base-facts cache")
@@ -73,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run hublint offline against the built-in Hub emulator")
     demo.add_argument("--keep", type=Path, metavar="DIR", help="write the sample repos here and keep them")
     demo.set_defaults(run=_demo)
+
+    from bot.cli.action import add_parser as add_action_parser  # imported here: it builds on this module
+
+    add_action_parser(commands)
+    from bot.cli import crawl  # imported here: it builds on this module
+
+    crawl.add_parser(commands)
+    from bot.cli import discuss  # imported here: it builds on this module
+
+    discuss.add_parser(commands)
     return parser
 
 
@@ -82,12 +95,27 @@ def _hub_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    results, fail_on = lint_targets(args)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    sys.stdout.write(render(results, args.format, version=__version__, color=color))
+    for result in results:
+        if result.error:
+            _fail(f"{result.target}: {result.error}")
+    if any(r.error for r in results):
+        return EXIT_ERROR
+    return _exit_code(results, fail_on)
+
+
+def lint_targets(args: argparse.Namespace) -> tuple[list[LintResult], str]:
+    """Lint `args.targets` with the options `check` and `action` share: the results and the fail-on level."""
     from bot.check import Checker, TargetError, default_cache_dir, parse_target
     from bot.hub import HubClient
+    from bot.mirror import HubMirror
 
     try:
         targets = [parse_target(t, args.revision) for t in args.targets]
-    except TargetError as exc:
+        mirror = HubMirror.parse(args.hub_repo) if args.hub_repo else None
+    except (TargetError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     file_config = _file_config(args.config, targets[0].path)
     config = merge(file_config, select=args.select, ignore=args.ignore)
@@ -97,18 +125,12 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError(f"--endpoint: {exc}") from None
     with client:
         try:
-            checker = Checker(client, config, cache_dir=None if args.no_cache else default_cache_dir())
+            cache_dir = None if args.no_cache else default_cache_dir()
+            checker = Checker(client, config, cache_dir=cache_dir, mirror=mirror)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         results = [checker.check(target, args.base_model) for target in targets]
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    sys.stdout.write(render(results, args.format, version=__version__, color=color))
-    for result in results:
-        if result.error:
-            _fail(f"{result.target}: {result.error}")
-    if any(r.error for r in results):
-        return EXIT_ERROR
-    return _exit_code(results, args.fail_on or file_config.fail_on or "error")
+    return results, args.fail_on or file_config.fail_on or "error"
 
 
 def _file_config(explicit: Path | None, first_directory: Path | None) -> FileConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.model import Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
+from rules.model import AUTO_CLASS_BY_TASK, Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
 from rules.peftkeys import VocabTensor, trainable_token_indices, vocab_tensors
 from rules.snapshot import RepoSnapshot
 
@@ -48,6 +48,7 @@ class EmbeddingVocabMismatch(Rule):
             resize_embeddings_to=adapter_rows,
             tokenizer_size=tokenizer_size,
             tokenizer_from_adapter=tokenizer is not None,
+            auto_class=AUTO_CLASS_BY_TASK.get(str(snapshot.config.get("task_type")), "AutoModelForCausalLM"),
         )
         yield self.finding(
             f"The adapter's embedding matrices have {adapter_rows} rows, the base model's {base_row_count}: "

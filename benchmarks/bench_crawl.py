@@ -1,0 +1,196 @@
+"""The crawler against a naive huggingface_hub loop, as ratios measured in one run.
+
+The Hub emulator serves synthetic adapters (headers only, written with `write_safetensors`), several per base on a
+few small shared bases, with 50 ms of latency on every request and a listing page of 50 entries. Measured:
+- a first crawl into an empty SQLite store: requests per adapter beyond the listing (the shared base facts
+  included), the most any single adapter cost, and its throughput;
+- a re-crawl of the unchanged repos: it must cost the listing pages and nothing else;
+- a naive sequential loop with huggingface_hub (per repo: model_info, hf_hub_download adapter_config.json,
+  parse_safetensors_file_metadata, the base's config.json), the crawler's throughput as a multiple of it.
+
+Run: python benchmarks/bench_crawl.py [--adapters N]   (exit 1 when a budget is missed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+
+from bot.emulator.samples import (  # noqa: E402
+    llama_config,
+    llama_tensors,
+    lora_tensors,
+    write_adapter,
+    write_checkpoint,
+    write_tokenizer_files,
+)
+from bot.emulator.server import Emulator, Faults  # noqa: E402
+
+LATENCY = 0.05
+PAGE_SIZE = 50
+# Three small Llama-shaped bases: every adapter of one base shares its facts.
+BASES = {
+    "bench-bases/tiny-a": {"vocab": 320, "hidden": 64, "intermediate": 128, "layers": 2},
+    "bench-bases/tiny-b": {"vocab": 512, "hidden": 96, "intermediate": 192, "layers": 2},
+    "bench-bases/tiny-c": {"vocab": 1024, "hidden": 128, "intermediate": 256, "layers": 3},
+}
+BUDGETS = {"throughput": 10.0, "requests_per_adapter": 4.0}
+
+
+def write_hub(root: Path, adapters: int) -> list[str]:
+    """The bases and `adapters` adapter repos (spread over the bases); returns the adapter ids."""
+    for base, shape in BASES.items():
+        write_base(root, base, shape)
+    names = list(BASES)
+    ids = [f"user{n % 17}/adapter-{n:04d}" for n in range(adapters)]
+    for n, repo_id in enumerate(ids):
+        write_variant(root, repo_id, names[n % len(names)], n // len(names))
+    return ids
+
+
+def write_base(root: Path, base: str, shape: dict[str, int]) -> None:
+    directory = root / base
+    write_checkpoint(directory, llama_tensors(**shape, dtype="F32"))
+    (directory / "config.json").write_text(json.dumps(llama_config(**shape, heads=4, dtype="float32")))
+    write_tokenizer_files(directory, {})
+
+
+def write_variant(root: Path, repo_id: str, base: str, variant: int) -> None:
+    """Four kinds in turn: clean, grown vocabulary (HL101), rank at the layer size (HL201), padded resize."""
+    shape = BASES[base]
+    kind = variant % 4
+    rank = shape["hidden"] if kind == 2 else 8
+    saved = {}
+    added: dict[int, str] = {}
+    if kind in (1, 3):
+        rows = shape["vocab"] + (8 if kind == 1 else 64)
+        saved = {"embed_tokens": rows, "lm_head": rows}
+        added = {shape["vocab"] + i: f"<extra_{i}>" for i in range(8)}
+    directory = root / repo_id
+    targets = ["q_proj", "v_proj"]
+    config = {"r": rank, "lora_alpha": 2 * rank, "target_modules": targets, "modules_to_save": list(saved) or None}
+    tensors = lora_tensors(
+        layers=shape["layers"], hidden=shape["hidden"], rank=rank, targets=targets, saved=saved, dtype="F32"
+    )
+    write_adapter(directory, base=base, config=config, tensors=tensors, summary=f"Synthetic adapter, kind {kind}.")
+    if added:
+        write_tokenizer_files(directory, added)
+    else:  # what a Trainer push leaves: the base's tokenizer files, byte for byte
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            shutil.copy(root / base / name, directory / name)
+
+
+@dataclass
+class CrawlRun:
+    seconds: float
+    linted: int
+    requests: dict[str, int]
+    max_adapter_requests: int
+    errors: int
+
+
+def crawl(emulator: Emulator, database: Path) -> CrawlRun:
+    """One `hublint crawl` with its defaults; requests as the emulator counted them."""
+    from bot.config import FileConfig, merge
+    from bot.crawler import Crawler, CrawlOptions, crawl_clients
+    from bot.store import Store, database_url
+
+    emulator.reset_stats()
+    options = CrawlOptions()
+    with Store(database_url(str(database))) as store:
+        crawler = Crawler(store, crawl_clients(emulator.url, False, options.concurrency), merge(FileConfig()), options)
+        started = time.perf_counter()
+        summary = crawler.run()
+        seconds = time.perf_counter() - started
+        results = store.results()
+    fresh = results[-summary.linted :] if summary.linted else []
+    return CrawlRun(
+        seconds=seconds,
+        linted=summary.linted,
+        requests=emulator.stats()["requests"],
+        max_adapter_requests=max((r.requests for r in fresh), default=0),
+        errors=sum(1 for r in results if r.error),
+    )
+
+
+def naive(url: str, adapters: list[str], cache: Path) -> float:
+    """What a careful user writes with huggingface_hub alone: one repo after the other."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=url, token=False)
+    started = time.perf_counter()
+    listed = [model.id for model in api.list_models(filter="peft")]
+    assert sorted(listed) == sorted(adapters), "the naive loop must see the same adapters"
+    for repo_id in listed:
+        api.model_info(repo_id)
+        config = json.loads(Path(api.hf_hub_download(repo_id, "adapter_config.json", cache_dir=cache)).read_text())
+        api.parse_safetensors_file_metadata(repo_id, "adapter_model.safetensors")
+        api.hf_hub_download(config["base_model_name_or_path"], "config.json", cache_dir=cache)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HUBLINT_NO_CACHE", "1")  # base facts come from the crawl's store, not a warm home cache
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adapters", type=int, default=120)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="hublint-bench-crawl-") as scratch:
+        root = Path(scratch) / "hub"
+        adapters = write_hub(root, args.adapters)
+        database = Path(scratch) / "crawl.db"
+        with Emulator(root, faults=Faults(latency=LATENCY), page_size=PAGE_SIZE) as emulator:
+            first = crawl(emulator, database)
+            again = crawl(emulator, database)
+            emulator.reset_stats()
+            naive_seconds = naive(emulator.url, adapters, Path(scratch) / "hf-cache")
+            naive_requests = emulator.stats()["total_requests"]
+    return report(len(adapters), first, again, naive_seconds, naive_requests)
+
+
+def report(count: int, first: CrawlRun, again: CrawlRun, naive_seconds: float, naive_requests: int) -> int:
+    pages = -(-count // PAGE_SIZE)
+    beyond_listing = sum(first.requests.values()) - first.requests.get("list_models", 0)
+    per_adapter = beyond_listing / count
+    throughput = (first.linted / first.seconds) / (count / naive_seconds)
+    recrawl = sum(again.requests.values())
+    print(f"{count} adapters on {len(BASES)} bases, {LATENCY * 1000:.0f} ms latency, listing pages of {PAGE_SIZE}\n")
+    print(f"{'':44}{'seconds':>9}{'requests':>10}{'adapters/s':>12}")
+    rows = [
+        ("hublint crawl, empty store", first.seconds, sum(first.requests.values()), first.linted / first.seconds),
+        ("hublint crawl, nothing changed", again.seconds, recrawl, 0.0),
+        ("naive huggingface_hub loop", naive_seconds, naive_requests, count / naive_seconds),
+    ]
+    for label, seconds, requests, rate in rows:
+        print(f"{label:44}{seconds:>9.2f}{requests:>10}{rate:>12.1f}")
+    print(f"\nthroughput: {throughput:.1f}x the naive loop")
+    print(f"requests per adapter beyond the listing: {per_adapter:.2f} (shared base facts included)")
+    print(f"most requests for one adapter: {first.max_adapter_requests}")
+    print(f"re-crawl: {recrawl} requests for {pages} listing pages ({again.requests})")
+    budgets = {
+        f"every adapter linted, no errors ({first.linted}/{count})": first.linted == count and first.errors == 0,
+        f"throughput >= {BUDGETS['throughput']:.0f}x the naive loop": throughput >= BUDGETS["throughput"],
+        f"<= {BUDGETS['requests_per_adapter']:.0f} requests per adapter beyond the listing": per_adapter
+        <= BUDGETS["requests_per_adapter"]
+        and first.max_adapter_requests <= BUDGETS["requests_per_adapter"],
+        "re-crawl = the listing pages only": again.requests == {"list_models": pages} and again.linted == 0,
+    }
+    print()
+    for name, ok in budgets.items():
+        print(f"{'ok  ' if ok else 'MISS'} {name}")
+    return 0 if all(budgets.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

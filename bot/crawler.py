@@ -1,0 +1,488 @@
+"""`hublint crawl`: lint the Hub's new and changed PEFT repos into a store, politely, resumably, in parallel.
+
+1. List: page through the PEFT listing, newest change first. Each entry carries its sha and files, so the store
+   tells new and changed repos from unchanged ones without any per-repo request.
+2. Lint: worker threads claim due repos from the store (leases, so several processes can share one database) and
+   lint each from its listing entry: adapter config, weights headers and tokenizer metadata, base facts shared.
+   The result, the findings' history and the cost are stored in one transaction. A failure is retried on a later
+   run with backoff, up to `max_attempts`; a repo that cannot be linted at this sha (gated, gone) is not retried.
+3. Discussions: an optional step (a callable, see `DiscussionStep`; `BotStep` runs bot/discussions.py) runs for
+   each linted repo *before* its result is stored. A crawl killed in between lints the repo again on the next run,
+   and the store's one discussion row per repo stops a second post. A step that could not post yet (a per-run
+   cap, an error) has the repo linted again on a later run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+from bot.check import default_cache_dir
+from bot.discussions import Action, DiscussionBot, as_owner_configured, finding_key, repo_wishes
+from bot.hub import (
+    LISTING_PAGE_SIZE,
+    CrawlClients,
+    HubBaseFacts,
+    HubClient,
+    HubError,
+    ListedRepo,
+    Retry,
+    facts_from_json,
+    facts_to_json,
+    list_adapters,
+)
+from bot.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
+from bot.render.jsondoc import result_dict
+from bot.snapshots import RepoReader, UnreadableRepo, build_snapshot
+from bot.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store
+from rules.model import Finding
+from rules.snapshot import BaseModelFacts
+
+# Errors that another attempt at the same sha cannot fix; a new sha in the listing gets a fresh start.
+PERMANENT_ERRORS = frozenset({"not_found", "gated", "revision", "entry", "disabled"})
+MAX_RETRY_DELAY = 7 * 86400.0
+# The Hub's rate-limit window is 5 minutes: a crawl waits it out rather than failing its repos.
+CRAWL_MAX_WAIT = 330.0
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    limit: int | None = None  # look at the N most recently changed repos only
+    since: datetime | None = None  # ... or at those changed since then
+    concurrency: int = 16  # at a 50-100 ms round trip; the RateLimit headers, not this, set the long-run pace
+    budget: int | None = None  # HTTP requests; no page or repo is started once they are spent
+    lease_seconds: float = 600.0  # a dead worker's repos are claimable again after this
+    max_attempts: int = 5
+    retry_delay: float = 3600.0  # after a first failure; four times longer after each further one
+    base_ttl: float = 6 * 3600.0  # how long stored base facts are trusted for the branch an adapter names
+    page_size: int = LISTING_PAGE_SIZE
+
+
+@dataclass
+class CrawlSummary:
+    seen: int = 0  # listing entries looked at
+    linted: int = 0
+    skipped: int = 0  # listed but not due: linted at this sha already, given up on, or not lintable (gated)
+    failed: int = 0  # attempts that failed (retried on a later run or given up)
+    requests: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    due: int = 0  # repos waiting for a lint after the listing: the progress bar's total
+    budget_spent: bool = False
+    discussions: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        # not dataclasses.asdict: it would rebuild the Counter from (key, value) pairs, counting the pairs
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {
+            "discussions": dict(self.discussions)
+        }
+
+    def line(self) -> str:
+        text = (
+            f"crawl: {self.seen} repos seen, {self.linted} linted, {self.skipped} skipped, {self.failed} failed; "
+            f"{self.requests} requests, {_megabytes(self.bytes)}, {self.seconds:.1f} s"
+        )
+        if self.discussions:
+            text += "; discussions: " + ", ".join(f"{n} {action}" for action, n in sorted(self.discussions.items()))
+        return text + ("; request budget spent" if self.budget_spent else "")
+
+
+@dataclass(frozen=True)
+class DiscussionOutcome:
+    action: str  # the discussion bot's action (open, comment, skip, nothing, error), "would ..." in a dry run
+    again: bool = False  # nothing was posted for now (a per-run cap, an error): run the step on a later run too
+
+
+class DiscussionSlot:
+    """A repo's one discussion as the store guards it, across all workers and runs.
+
+    Open a new discussion only after `reserve` returned True; `save` what was posted; `drop` the reservation when
+    certainly nothing was posted. A reservation never saved (a crash mid-post) is dropped once its worker is known
+    to be dead or its lease time has passed: the bot then finds its own discussion on the Hub, if one was posted.
+    """
+
+    def __init__(self, store: Store, repo_id: str, owner: str, clock: Callable[[], float]) -> None:
+        self.store, self.repo_id, self.owner, self.clock = store, repo_id, owner, clock
+
+    def reserve(self, fingerprint: str | None) -> bool:
+        return self.store.reserve_discussion(self.repo_id, fingerprint, self.owner, self.clock())
+
+    def save(self, num: int | None, fingerprint: str | None, status: str) -> None:
+        record = DiscussionRecord(self.repo_id, num, fingerprint, status)
+        self.store.save_discussion(record, self.owner, self.clock())
+
+    def drop(self) -> None:
+        self.store.drop_reservation(self.repo_id, self.owner)
+
+
+class DiscussionStep(Protocol):
+    """Plans or posts one repo's discussion, given the repo as linted and its lint (see `BotStep`)."""
+
+    def __call__(self, repo: RepoReader, result: LintResult, slot: DiscussionSlot) -> DiscussionOutcome: ...
+
+
+class BotStep:
+    """bot/discussions.py's DiscussionBot as the crawler's discussion step, on a repo the crawler already linted."""
+
+    def __init__(self, bot: DiscussionBot) -> None:
+        self.bot = bot
+
+    def __call__(self, repo: RepoReader, result: LintResult, slot: DiscussionSlot) -> DiscussionOutcome:
+        wishes = repo_wishes(repo)
+        if wishes.opt_out:
+            return DiscussionOutcome(Action.SKIP.value)  # the owner opted out
+        report = self.bot.plan(slot.repo_id, as_owner_configured(result.findings, wishes.config))
+        opening = self.bot.options.post and report.action is Action.OPEN
+        if opening and not slot.reserve(report.fingerprint):
+            return DiscussionOutcome(Action.SKIP.value)  # the store holds a discussion for this repo already
+        report = self.bot.carry_out(report)
+        if report.discussion is not None:  # posted, or found up to date on the Hub
+            slot.save(report.discussion, report.fingerprint, "open")
+        elif opening and report.action is Action.SKIP:
+            slot.drop()  # a per-run cap, or the community tab refused: nothing was posted
+        # A capped repo waits for a later run; an error may have posted (the reservation stays until it is stale,
+        # then the bot looks on the Hub first). Either way the step runs again, up to the crawl's max attempts.
+        again = opening and report.action in (Action.SKIP, Action.ERROR)
+        dry = not self.bot.options.post and report.action is not Action.NOTHING
+        action = f"would {report.action.value}" if dry else report.action.value
+        return DiscussionOutcome(action, again)
+
+
+def crawl_clients(endpoint: str | None, token: str | bool | None, concurrency: int) -> CrawlClients:
+    """One client per worker thread, all pausing together on the Hub's RateLimit headers."""
+    return CrawlClients(endpoint, token, reserve=concurrency, retry=Retry(max_wait=CRAWL_MAX_WAIT))
+
+
+def worker_id() -> str:
+    """host:pid:nonce — a later run on the same host can tell that this process has died."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 date or time (the Hub's `...Z` included); UTC when it names no zone. ValueError otherwise."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+class SharedBaseFacts:
+    """Base-model facts for all worker threads: memory, then the store (shared by workers and runs), then the Hub.
+
+    One lock per base, so the threads linting adapters of a base nobody has read yet wait for a single fetch.
+    """
+
+    def __init__(self, store: Store, hub: HubBaseFacts, ttl: float, clock: Callable[[], float]) -> None:
+        self.store, self.hub, self.ttl, self.clock = store, hub, ttl, clock
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str | None], threading.Lock] = {}
+        self._memory: dict[tuple[str, str | None], BaseModelFacts] = {}
+
+    def facts(self, model_id: str, revision: str | None) -> BaseModelFacts:
+        key = (model_id, revision)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memory:
+                self._memory[key] = self._load(model_id, revision)
+            return self._memory[key]
+
+    def _load(self, model_id: str, revision: str | None) -> BaseModelFacts:
+        stored = self.store.base_facts(model_id, revision, fetched_after=self.clock() - self.ttl)
+        if stored is not None:
+            try:
+                return facts_from_json(stored)
+            except (ValueError, TypeError, KeyError):
+                pass  # written by another hublint version, or damaged: fetch again
+        facts = self.hub.facts(model_id, revision)
+        if facts.available and facts.revision:
+            self.store.save_base_facts(model_id, revision, facts.revision, facts_to_json(facts), self.clock())
+        return facts
+
+
+class Crawler:
+    def __init__(
+        self,
+        store: Store,
+        clients: Callable[[], HubClient],
+        config: LintConfig,
+        options: CrawlOptions | None = None,
+        *,
+        discuss: DiscussionStep | None = None,
+        progress: Callable[[CrawlSummary], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store, self.config, self.discuss, self.progress, self.clock = store, config, discuss, progress, clock
+        self.options = options or CrawlOptions()
+        self.rules = selected_rules(config)
+        self.needs = needs_of(self.rules)
+        self.worker = worker_id()
+        self.summary = CrawlSummary()
+        self._new_client = clients
+        self._clients: list[HubClient] = []
+        self._lock = threading.Lock()  # the summary and the client list
+        self._discussion_lock = threading.Lock()  # one discussion at a time: the step's per-run caps stay exact
+        self._stop = threading.Event()
+        self._listing = threading.Condition()  # a page stored, or the listing over: idle workers claim again
+        self._pages = 0
+        self._listing_done = False
+        self.bases = SharedBaseFacts(
+            store, HubBaseFacts(self._client(), default_cache_dir()), self.options.base_ttl, clock
+        )
+
+    def run(self) -> CrawlSummary:
+        """List and lint at once: the workers start on the first page while the next ones arrive.
+
+        A HubError from the listing stops the workers after their current repo and is raised; the summary (and
+        the store) keep what was done.
+        """
+        started = time.monotonic()
+        run_id = self.store.start_run(self.worker, self.clock())
+        try:
+            self._release_dead_workers()
+            self._count_due()
+            with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="hublint-crawl") as pool:
+                futures = [pool.submit(self._work, f"{self.worker}/{n}") for n in range(self.options.concurrency)]
+                try:
+                    self._list()
+                except BaseException:
+                    self._stop.set()  # an error or Ctrl-C: the workers finish their current repo and stop
+                    raise
+                finally:
+                    self._page_listed(last=True)
+                    self._join(futures)
+        finally:
+            self.summary.seconds = time.monotonic() - started
+            self._count_traffic()
+            for client in self._clients:
+                client.close()
+            self.store.finish_run(run_id, self.summary.as_dict(), self.clock())
+        return self.summary
+
+    # -- listing --------------------------------------------------------------------------------------------------
+
+    def _list(self) -> None:
+        page_size = min(self.options.page_size, self.options.limit or self.options.page_size)
+        for page in list_adapters(self._client(), page_size=page_size):
+            wanted = self._wanted(page)
+            due = self.store.note_listed([_listing(e) for e in wanted], self.clock())
+            with self._lock:
+                self.summary.seen += len(wanted)
+                self.summary.skipped += len(wanted) - len(due)
+            self._count_due()
+            self._page_listed()
+            full = self.options.limit is not None and self.summary.seen >= self.options.limit
+            if full or len(wanted) < len(page) or self._budget_spent():
+                return  # the rest is beyond --limit or older than --since: not one more page
+
+    def _page_listed(self, *, last: bool = False) -> None:
+        with self._listing:
+            self._pages += 1
+            self._listing_done = self._listing_done or last
+            self._listing.notify_all()
+
+    def _count_due(self) -> None:
+        due = self.store.count_due(self.clock())
+        with self._lock:
+            self.summary.due = self.summary.linted + self.summary.failed + due
+        self._report()
+
+    def _wanted(self, page: list[ListedRepo]) -> list[ListedRepo]:
+        """The page's entries within --limit and --since (the listing is newest first: the rest are older)."""
+        room = None if self.options.limit is None else max(0, self.options.limit - self.summary.seen)
+        wanted = page[:room]
+        since = self.options.since
+        if since is not None:
+            older = next(
+                (i for i, e in enumerate(wanted) if e.last_modified and parse_time(e.last_modified) < since), None
+            )
+            wanted = wanted[:older]
+        return wanted
+
+    def _release_dead_workers(self) -> None:
+        """What a crawl on this host whose process is gone (killed) held is free now, not when it expires."""
+        self.store.release_reservations(before=self.clock() - self.options.lease_seconds)
+        host = socket.gethostname()
+        for owner in self.store.owners(self.clock()):
+            owner_host, _, rest = owner.partition(":")
+            pid = rest.partition(":")[0]
+            if owner_host == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                self.store.release(owner)
+
+    # -- linting --------------------------------------------------------------------------------------------------
+
+    def _work(self, owner: str) -> None:
+        client = self._client()
+        while not self._stop.is_set() and not self._budget_spent():
+            pages = self._pages
+            claim = self.store.claim(owner, self.clock(), self.options.lease_seconds)
+            if claim is not None:
+                self._process(client, owner, claim)
+            elif not self._next_page(pages):
+                return
+
+    def _next_page(self, seen: int) -> bool:
+        """After an empty claim: True once another page is stored (claim again), False when the listing is over."""
+        with self._listing:
+            self._listing.wait_for(lambda: self._pages != seen or self._listing_done)
+            return self._pages != seen
+
+    def _join(self, futures: list[Future[None]]) -> None:
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            self._stop.set()
+
+    def _process(self, client: HubClient, owner: str, claim: Claim) -> None:
+        before = Stats(client.stats.http_requests, client.stats.bytes_downloaded)
+        started = time.monotonic()
+        linted = self._lint(client, claim)
+        cost = Stats(
+            client.stats.http_requests - before.http_requests, client.stats.bytes_downloaded - before.bytes_downloaded
+        )
+        seconds = time.monotonic() - started
+        if linted.result is not None and linted.repo is not None:
+            linted.result.stats = cost
+            again = self._discussion(linted.repo, linted.result, claim, owner)
+            again_at = self._retry_at(claim.attempts + 1) if again else None
+            record = _lint_record(linted.result, seconds)
+            stored = self.store.record_lint(claim, owner, record, self.clock(), again_at=again_at)
+            counter = "linted"
+        else:
+            record = LintRecord(cost.http_requests, cost.bytes_downloaded, seconds, error=linted.error)
+            retry_at = None if linted.permanent else self._retry_at(claim.attempts + 1)
+            stored = self.store.record_failure(claim, owner, record, retry_at=retry_at, now=self.clock())
+            counter = "failed"
+        with self._lock:
+            if stored:  # else another worker took the repo over (our lease expired, or a new sha was listed)
+                setattr(self.summary, counter, getattr(self.summary, counter) + 1)
+        self._report()
+
+    def _lint(self, client: HubClient, claim: Claim) -> _Linted:
+        try:
+            repo = self._reader(client, claim)
+            snapshot = build_snapshot(repo, self.needs, self.bases)
+        except HubError as exc:
+            return _Linted(error=str(exc), permanent=exc.kind in PERMANENT_ERRORS)
+        except UnreadableRepo as exc:
+            return _Linted(error=str(exc), permanent=True)
+        return _Linted(repo, run_rules(snapshot, self.rules, self.config))
+
+    @staticmethod
+    def _reader(client: HubClient, claim: Claim) -> RepoReader:
+        """From the stored listing entry (no request); a repo listed by an older hublint costs one model_info."""
+        try:
+            listed = ListedRepo.from_entry(json.loads(claim.entry)) if claim.entry else None
+        except ValueError:
+            listed = None
+        if listed is not None and listed.sha == claim.sha:
+            return listed.open(client)
+        return client.open_repo(claim.repo_id, claim.sha)
+
+    def _retry_at(self, attempts: int) -> float | None:
+        if attempts >= self.options.max_attempts:
+            return None
+        delay = min(MAX_RETRY_DELAY, self.options.retry_delay * 4 ** (attempts - 1))
+        return self.clock() + delay * random.uniform(0.8, 1.2)  # jitter: failures of one outage spread out
+
+    def _discussion(self, repo: RepoReader, result: LintResult, claim: Claim, owner: str) -> bool:
+        """Run the discussion step; True when it asks to be run again for this repo on a later run."""
+        if self.discuss is None:
+            return False
+        with self._discussion_lock:
+            try:
+                outcome = self.discuss(repo, result, DiscussionSlot(self.store, claim.repo_id, owner, self.clock))
+            except HubError:  # the lint stands; the step runs again on a later run
+                outcome = DiscussionOutcome(Action.ERROR.value, again=True)
+        if outcome.action != Action.NOTHING.value:
+            with self._lock:
+                self.summary.discussions[outcome.action] += 1
+        return outcome.again
+
+    # -- accounting -----------------------------------------------------------------------------------------------
+
+    def _client(self) -> HubClient:
+        client = self._new_client()
+        with self._lock:
+            self._clients.append(client)
+        return client
+
+    def _count_traffic(self) -> None:
+        with self._lock:
+            self.summary.requests = sum(c.stats.http_requests for c in self._clients)
+            self.summary.bytes = sum(c.stats.bytes_downloaded for c in self._clients)
+
+    def _budget_spent(self) -> bool:
+        if self.options.budget is None:
+            return False
+        self._count_traffic()
+        if self.summary.requests >= self.options.budget:
+            self.summary.budget_spent = True
+        return self.summary.budget_spent
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self._count_traffic()
+            self.progress(dataclasses.replace(self.summary, discussions=Counter(self.summary.discussions)))
+
+
+@dataclass(frozen=True)
+class _Linted:
+    repo: RepoReader | None = None
+    result: LintResult | None = None
+    error: str | None = None  # one line
+    permanent: bool = False  # another attempt at this sha cannot succeed
+
+
+def _skip_reason(entry: ListedRepo) -> str | None:
+    if entry.disabled:
+        return "disabled on the Hub"
+    if entry.gated:
+        return "gated: its files need an accepted access request"
+    return None
+
+
+def _listing(entry: ListedRepo) -> Listing:
+    skip = _skip_reason(entry)
+    return Listing(entry.repo_id, entry.sha, entry.last_modified, None if skip else json.dumps(entry.entry), skip)
+
+
+def _lint_record(result: LintResult, seconds: float) -> LintRecord:
+    worst = result.worst()
+    return LintRecord(
+        requests=result.stats.http_requests,
+        bytes=result.stats.bytes_downloaded,
+        seconds=seconds,
+        findings=_finding_records(result.findings),
+        worst=worst.value if worst is not None else None,
+        result=json.dumps(result_dict(result)),
+    )
+
+
+def _finding_records(found: Iterable[Finding]) -> list[FindingRecord]:
+    # The discussion bot's finding keys: the history and the bot's posts name the same findings the same way.
+    return [FindingRecord(finding_key(f), f.rule, f.severity.value, f.message, f.file) for f in found]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count / 1e3:.1f} kB"

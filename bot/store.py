@@ -1,0 +1,549 @@
+"""The crawl's durable state, in SQLAlchemy 2 Core: a SQLite file by default, PostgreSQL for several workers.
+
+Tables: `repos` (the listing's view of each repo, its lint status and its lease), `lint_results` (every lint
+attempt, with its cost), `findings` (each finding's life: first seen, last seen, resolved), `discussions` (at most
+one row per repo: the unique key is what stops a second post under any race), `base_facts` (shared by every worker
+and run) and `runs`. The schema is created on first use and carries a version in `hublint_meta`.
+
+Every change happens in one short transaction, so a process killed at any moment leaves either all of a step or
+none of it. Workers claim repos with a lease (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite takes the
+database's write lock with `BEGIN IMMEDIATE`): a result counts only if its worker still holds the lease.
+
+Times are Unix seconds (float, UTC): the same comparisons in SQL on both databases and no time-zone conversions.
+The Hub's own `last_modified` stays the ISO string it sent (it sorts as text).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+SCHEMA_VERSION = 1
+# Upgrades: MIGRATIONS[n] takes a database from schema n to n + 1 (none yet).
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+SCHEMA_LOCK = 0x6875626C696E74  # "hublint": one PostgreSQL advisory lock serialises schema creation
+CLAIMABLE = ("pending", "retry")
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "hublint_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+repos = sa.Table(
+    "repos",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("sha", sa.String(64), nullable=False),
+    sa.Column("last_modified", sa.String(40)),
+    sa.Column("listed_at", sa.Float, nullable=False),
+    sa.Column("entry", sa.Text),  # the listing entry (files, card) until the repo is linted: any worker can lint it
+    # pending: to lint | done: linted at `sha` | retry: failed, again after next_attempt_at | failed: gave up on
+    # this sha | skipped: not lintable anonymously (gated, disabled)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, default=0.0),
+    sa.Column("last_linted_sha", sa.String(64)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("lease_owner", sa.String(200)),
+    sa.Column("lease_expires", sa.Float),
+    sa.Index("repos_claim", "status", "last_modified"),
+)
+
+lint_results = sa.Table(
+    "lint_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("repo", sa.String(200), sa.ForeignKey("repos.id"), nullable=False),
+    sa.Column("sha", sa.String(64), nullable=False),
+    sa.Column("linted_at", sa.Float, nullable=False),
+    sa.Column("worker", sa.String(200), nullable=False),
+    sa.Column("requests", sa.Integer, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("error", sa.Text),  # NULL: a complete lint
+    sa.Column("findings", sa.Integer, nullable=False, default=0),
+    sa.Column("worst", sa.String(8)),  # highest severity found
+    sa.Column("result", sa.Text),  # the JSON result object of `hublint check --format json`
+    sa.Index("lint_results_repo", "repo", "sha"),
+)
+
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("repo", sa.String(200), sa.ForeignKey("repos.id"), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("rule", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("file", sa.Text),
+    sa.Column("first_seen_sha", sa.String(64), nullable=False),
+    sa.Column("first_seen_at", sa.Float, nullable=False),
+    sa.Column("last_seen_sha", sa.String(64), nullable=False),
+    sa.Column("last_seen_at", sa.Float, nullable=False),
+    sa.Column("resolved_sha", sa.String(64)),
+    sa.Column("resolved_at", sa.Float),
+)
+# One open row per finding; a finding that comes back after a fix starts a new row, so the history stays.
+sa.Index(
+    "findings_open",
+    findings.c.repo,
+    findings.c.fingerprint,
+    unique=True,
+    sqlite_where=findings.c.resolved_at.is_(None),
+    postgresql_where=findings.c.resolved_at.is_(None),
+)
+
+discussions = sa.Table(
+    "discussions",
+    metadata,
+    sa.Column("repo", sa.String(200), primary_key=True),  # one discussion per repo, ever
+    sa.Column("num", sa.Integer),
+    sa.Column("fingerprint", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),  # posting (reserved, not confirmed) | open | closed | ...
+    sa.Column("worker", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+base_facts = sa.Table(
+    "base_facts",
+    metadata,
+    sa.Column("model_id", sa.String(200), primary_key=True),
+    sa.Column("revision", sa.String(200), primary_key=True),  # as the adapter asked for it; "" for the default
+    sa.Column("sha", sa.String(64), nullable=False),
+    sa.Column("facts", sa.Text, nullable=False),
+    sa.Column("fetched_at", sa.Float, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("worker", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),  # NULL: still running, or killed
+    sa.Column("summary", sa.Text),
+)
+
+
+class StoreError(Exception):
+    """The database cannot be used (written by a newer hublint, unsupported URL): one line."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the store keeps of one listing entry."""
+
+    repo_id: str
+    sha: str
+    last_modified: str | None
+    entry: str | None  # JSON
+    skip: str | None = None  # why it will not be linted
+
+
+@dataclass(frozen=True)
+class Claim:
+    repo_id: str
+    sha: str
+    attempts: int
+    entry: str | None
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    fingerprint: str
+    rule: str
+    severity: str
+    message: str
+    file: str | None
+
+
+@dataclass(frozen=True)
+class LintRecord:
+    """One lint attempt: its cost and either its findings or its error."""
+
+    requests: int
+    bytes: int
+    seconds: float
+    error: str | None = None
+    findings: Sequence[FindingRecord] = ()
+    worst: str | None = None
+    result: str | None = None  # JSON
+
+
+@dataclass(frozen=True)
+class DiscussionRecord:
+    repo: str
+    num: int | None
+    fingerprint: str | None
+    status: str
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine = _engine(url)
+        except (sa.exc.ArgumentError, ImportError, OSError) as exc:
+            raise StoreError(f"cannot use database {url!r}: {exc}") from None
+        # SQLite has one writer at a time and makes a waiting one sleep in steps of up to 100 ms: the threads of
+        # this process queue on a lock instead. PostgreSQL runs their transactions side by side.
+        self._serial: AbstractContextManager[Any] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
+        self._ensure_schema()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._serial, self.engine.begin() as connection:
+            yield connection
+
+    def _insert(self) -> Any:
+        return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def _ensure_schema(self) -> None:
+        with self._transaction() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            metadata.create_all(connection)
+            found = connection.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+            version = int(found) if found is not None else SCHEMA_VERSION
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"the database has schema {version}, newer than this hublint's {SCHEMA_VERSION}")
+            for step in range(version, SCHEMA_VERSION):
+                MIGRATIONS[step](connection)
+            values = {"key": "schema_version", "value": str(SCHEMA_VERSION)}
+            statement = self._insert()(meta).values(values)
+            connection.execute(
+                statement.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": values["value"]})
+            )
+
+    # -- listing --------------------------------------------------------------------------------------------------
+
+    def note_listed(self, entries: Sequence[Listing], now: float) -> list[str]:
+        """Record one listing page (an unchanged sha changes nothing); returns the ids of the page's repos that are
+        due for a lint: new, changed, or still waiting from an earlier run."""
+        if not entries:
+            return []
+        ids = [e.repo_id for e in entries]
+        with self._transaction() as connection:
+            known = dict(connection.execute(sa.select(repos.c.id, repos.c.sha).where(repos.c.id.in_(ids))).all())
+            changed = {e.repo_id: e for e in entries if known.get(e.repo_id) != e.sha}  # a page may repeat an id
+            if changed:
+                rows = [_listing_row(e, now) for e in changed.values()]
+                statement = self._insert()(repos).values(rows)
+                fresh = {name: statement.excluded[name] for name in rows[0] if name != "id"}
+                # Another worker may have recorded this sha (and linted it) since we read: then leave the row alone.
+                connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[repos.c.id], set_=fresh, where=repos.c.sha != statement.excluded.sha
+                    )
+                )
+            due = set(connection.execute(sa.select(repos.c.id).where(repos.c.id.in_(ids), *_due(now))).scalars())
+        return [repo_id for repo_id in dict.fromkeys(ids) if repo_id in due]
+
+    # -- leases ---------------------------------------------------------------------------------------------------
+
+    def claim(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
+        """Lease the most recently changed repo that is due, or None when nothing is left for this worker."""
+        with self._transaction() as connection:
+            query = (
+                sa.select(repos.c.id, repos.c.sha, repos.c.attempts, repos.c.entry)
+                .where(*_due(now), sa.or_(repos.c.lease_owner.is_(None), repos.c.lease_expires < now))
+                .order_by(repos.c.last_modified.desc().nulls_last(), repos.c.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            row = connection.execute(query).first()
+            if row is None:
+                return None
+            connection.execute(
+                sa.update(repos)
+                .where(repos.c.id == row.id)
+                .values(lease_owner=owner, lease_expires=now + lease_seconds)
+            )
+        return Claim(row.id, row.sha, row.attempts, row.entry)
+
+    def count_due(self, now: float) -> int:
+        """Repos a worker could claim now or once their lease expires."""
+        with self._transaction() as connection:
+            query = sa.select(sa.func.count()).where(*_due(now))
+            return int(connection.execute(query).scalar() or 0)
+
+    def owners(self, now: float) -> list[str]:
+        """Workers holding a lease or a discussion reservation."""
+        leases = sa.select(repos.c.lease_owner).where(repos.c.lease_expires >= now)
+        reservations = sa.select(discussions.c.worker).where(discussions.c.status == "posting")
+        with self._transaction() as connection:
+            return sorted({owner for (owner,) in connection.execute(sa.union(leases, reservations)) if owner})
+
+    def release(self, owner: str) -> None:
+        """Free what a worker known to be dead held: its leases, and its unconfirmed discussion reservations (the
+        discussion bot looks on the Hub for its own discussions before it opens one, so none is opened twice)."""
+        with self._transaction() as connection:
+            free = sa.update(repos).where(repos.c.lease_owner == owner).values(lease_owner=None, lease_expires=None)
+            connection.execute(free)
+            connection.execute(_unconfirmed().where(discussions.c.worker == owner))
+
+    def release_reservations(self, before: float) -> None:
+        """Drop discussion reservations that were never confirmed and are older than `before`."""
+        with self._transaction() as connection:
+            connection.execute(_unconfirmed().where(discussions.c.updated_at < before))
+
+    # -- results --------------------------------------------------------------------------------------------------
+
+    def record_lint(
+        self, claim: Claim, owner: str, lint: LintRecord, now: float, *, again_at: float | None = None
+    ) -> bool:
+        """Store a complete lint and the findings' history; False (nothing stored) if the lease was lost.
+
+        `again_at`: lint the repo once more then (its discussion step could not finish), as an attempt.
+        """
+        done: dict[str, Any] = {"status": "done", "last_linted_sha": claim.sha, "last_error": None, "entry": None}
+        if again_at is not None:
+            done.update(status="retry", next_attempt_at=again_at, attempts=claim.attempts + 1, entry=claim.entry)
+        with self._transaction() as connection:
+            if not _release_lease(connection, claim, owner, done):
+                return False
+            connection.execute(sa.insert(lint_results).values(_result_row(claim, owner, lint, now)))
+            _update_history(connection, claim, lint.findings, now)
+        return True
+
+    def record_failure(self, claim: Claim, owner: str, lint: LintRecord, *, retry_at: float | None, now: float) -> bool:
+        """Store a failed attempt: retried at `retry_at`, or given up on for this sha when None."""
+        status = {"status": "retry", "next_attempt_at": retry_at} if retry_at is not None else {"status": "failed"}
+        with self._transaction() as connection:
+            changes = {**status, "attempts": claim.attempts + 1, "last_error": lint.error}
+            if not _release_lease(connection, claim, owner, changes):
+                return False
+            connection.execute(sa.insert(lint_results).values(_result_row(claim, owner, lint, now)))
+        return True
+
+    def repo(self, repo_id: str) -> sa.Row[Any] | None:
+        with self._transaction() as connection:
+            return connection.execute(sa.select(repos).where(repos.c.id == repo_id)).first()
+
+    def results(self, repo_id: str | None = None) -> list[sa.Row[Any]]:
+        query = sa.select(lint_results).order_by(lint_results.c.id)
+        if repo_id is not None:
+            query = query.where(lint_results.c.repo == repo_id)
+        with self._transaction() as connection:
+            return list(connection.execute(query))
+
+    def finding_history(self, repo_id: str) -> list[sa.Row[Any]]:
+        query = sa.select(findings).where(findings.c.repo == repo_id).order_by(findings.c.id)
+        with self._transaction() as connection:
+            return list(connection.execute(query))
+
+    # -- discussions ----------------------------------------------------------------------------------------------
+
+    def discussion(self, repo_id: str) -> DiscussionRecord | None:
+        with self._transaction() as connection:
+            row = connection.execute(sa.select(discussions).where(discussions.c.repo == repo_id)).first()
+        return DiscussionRecord(row.repo, row.num, row.fingerprint, row.status) if row is not None else None
+
+    def reserve_discussion(self, repo_id: str, fingerprint: str | None, owner: str, now: float) -> bool:
+        """Take the repo's one discussion slot before posting; False if any worker, ever, already took it."""
+        row = {
+            "repo": repo_id,
+            "fingerprint": fingerprint,
+            "status": "posting",
+            "worker": owner,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._transaction() as connection:
+            statement = self._insert()(discussions).values(row).on_conflict_do_nothing(index_elements=["repo"])
+            # RETURNING, not rowcount: drivers need not report a row count for INSERT
+            return connection.execute(statement.returning(discussions.c.repo)).first() is not None
+
+    def drop_reservation(self, repo_id: str, owner: str) -> None:
+        """Give the slot back: the reservation's holder knows that nothing was posted (a cap, a refusal)."""
+        with self._transaction() as connection:
+            connection.execute(_unconfirmed().where(discussions.c.repo == repo_id, discussions.c.worker == owner))
+
+    def save_discussion(self, discussion: DiscussionRecord, owner: str, now: float) -> None:
+        """Record what the Hub says about the repo's discussion (after posting, commenting or finding it there)."""
+        values = {"num": discussion.num, "fingerprint": discussion.fingerprint, "status": discussion.status}
+        row = {"repo": discussion.repo, **values, "worker": owner, "created_at": now, "updated_at": now}
+        with self._transaction() as connection:
+            statement = self._insert()(discussions).values(row)
+            update = {**values, "updated_at": now}
+            connection.execute(statement.on_conflict_do_update(index_elements=["repo"], set_=update))
+
+    # -- base facts -----------------------------------------------------------------------------------------------
+
+    def base_facts(self, model_id: str, revision: str | None, fetched_after: float) -> dict[str, Any] | None:
+        query = sa.select(base_facts.c.facts).where(
+            base_facts.c.model_id == model_id,
+            base_facts.c.revision == (revision or ""),
+            base_facts.c.fetched_at > fetched_after,
+        )
+        with self._transaction() as connection:
+            text = connection.execute(query).scalar()
+        try:
+            data = json.loads(text) if text is not None else None
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def save_base_facts(self, model_id: str, revision: str | None, sha: str, facts: dict[str, Any], now: float) -> None:
+        row = {"model_id": model_id, "revision": revision or "", "sha": sha, "facts": json.dumps(facts)}
+        with self._transaction() as connection:
+            statement = self._insert()(base_facts).values({**row, "fetched_at": now})
+            update = {"sha": sha, "facts": row["facts"], "fetched_at": now}
+            connection.execute(statement.on_conflict_do_update(index_elements=["model_id", "revision"], set_=update))
+
+    # -- runs -----------------------------------------------------------------------------------------------------
+
+    def start_run(self, owner: str, now: float) -> int:
+        with self._transaction() as connection:
+            result = connection.execute(sa.insert(runs).values(worker=owner, started_at=now))
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, summary: dict[str, Any], now: float) -> None:
+        with self._transaction() as connection:
+            statement = sa.update(runs).where(runs.c.id == run_id).values(finished_at=now, summary=json.dumps(summary))
+            connection.execute(statement)
+
+
+def database_url(value: str | None) -> str:
+    """--db as given (a URL, or a path to a SQLite file), else HUBLINT_DB, else the default SQLite file."""
+    value = value or os.environ.get("HUBLINT_DB") or str(default_path())
+    return value if "://" in value else f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def default_path() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(state) / "hublint" / "crawl.db"
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        # The write lock at BEGIN, not at the first write: a claim's SELECT and UPDATE then see one state.
+        sa.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    if not url.startswith("postgresql"):
+        raise StoreError(f"unsupported database {url.split(':', 1)[0]!r}: use sqlite:///PATH or postgresql+psycopg://")
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_connect(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None  # pysqlite would BEGIN lazily (after our SELECT); the "begin" hook does it
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # the dashboard can read while the crawl writes
+    # WAL + NORMAL: a commit survives a killed process (not a power cut) without an fsync per claim and result.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _listing_row(entry: Listing, now: float) -> dict[str, Any]:
+    return {
+        "id": entry.repo_id,
+        "sha": entry.sha,
+        "last_modified": entry.last_modified,
+        "listed_at": now,
+        "entry": entry.entry,
+        "status": "skipped" if entry.skip else "pending",
+        "attempts": 0,
+        "next_attempt_at": 0.0,
+        "last_error": entry.skip,
+        "lease_owner": None,  # a worker still linting the old sha loses its lease, so its result is not stored
+        "lease_expires": None,
+    }
+
+
+def _due(now: float) -> tuple[sa.ColumnElement[bool], ...]:
+    return repos.c.status.in_(CLAIMABLE), repos.c.next_attempt_at <= now
+
+
+def _unconfirmed() -> sa.Delete:
+    return sa.delete(discussions).where(discussions.c.status == "posting")
+
+
+def _release_lease(connection: Connection, claim: Claim, owner: str, changes: dict[str, Any]) -> bool:
+    statement = (
+        sa.update(repos)
+        .where(repos.c.id == claim.repo_id, repos.c.sha == claim.sha, repos.c.lease_owner == owner)
+        .values(**changes, lease_owner=None, lease_expires=None)
+    )
+    return connection.execute(statement).rowcount == 1
+
+
+def _result_row(claim: Claim, owner: str, lint: LintRecord, now: float) -> dict[str, Any]:
+    return {
+        "repo": claim.repo_id,
+        "sha": claim.sha,
+        "linted_at": now,
+        "worker": owner,
+        "requests": lint.requests,
+        "bytes": lint.bytes,
+        "seconds": lint.seconds,
+        "error": lint.error,
+        "findings": len(lint.findings),
+        "worst": lint.worst,
+        "result": lint.result,
+    }
+
+
+def _update_history(connection: Connection, claim: Claim, current: Sequence[FindingRecord], now: float) -> None:
+    """Findings not open yet start a row; open ones seen again move `last_seen`; open ones now absent resolve."""
+    query = sa.select(findings.c.fingerprint, findings.c.id).where(
+        findings.c.repo == claim.repo_id, findings.c.resolved_at.is_(None)
+    )
+    open_rows = dict(connection.execute(query).all())
+    by_print = {f.fingerprint: f for f in current}
+    seen = {"last_seen_sha": claim.sha, "last_seen_at": now}
+    new = [
+        {"repo": claim.repo_id, **_finding_values(f), "first_seen_sha": claim.sha, "first_seen_at": now, **seen}
+        for fingerprint, f in by_print.items()
+        if fingerprint not in open_rows
+    ]
+    if new:
+        connection.execute(sa.insert(findings), new)
+    still = [row_id for fingerprint, row_id in open_rows.items() if fingerprint in by_print]
+    gone = [row_id for fingerprint, row_id in open_rows.items() if fingerprint not in by_print]
+    if still:
+        connection.execute(sa.update(findings).where(findings.c.id.in_(still)).values(**seen))
+    if gone:
+        resolved = {"resolved_sha": claim.sha, "resolved_at": now}
+        connection.execute(sa.update(findings).where(findings.c.id.in_(gone)).values(**resolved))
+
+
+def _finding_values(finding: FindingRecord) -> dict[str, Any]:
+    return {
+        "fingerprint": finding.fingerprint,
+        "rule": finding.rule,
+        "severity": finding.severity,
+        "message": finding.message,
+        "file": finding.file,
+    }

@@ -1,0 +1,355 @@
+"""`hublint crawl` against the Hub emulator over real HTTP, with real SQLite files and the local PostgreSQL.
+
+The synthetic adapters are the benchmark's (benchmarks/bench_crawl.py): four kinds in turn on three small bases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from huggingface_hub import HfApi
+
+from benchmarks.bench_crawl import BASES, write_hub, write_variant
+from bot.check import Checker
+from bot.cli import main
+from bot.crawler import BotStep, Crawler, CrawlOptions, CrawlSummary, crawl_clients, parse_time
+from bot.discussions import BotOptions, DiscussionBot
+from bot.emulator.server import Emulator, Faults
+from bot.hub import CrawlClients, HubClient, Retry
+from bot.lint import LintConfig
+from bot.store import Store
+from tests.test_store import postgres_database
+
+ADAPTERS = 24
+PAGE_SIZE = 10
+KIND_GROWN = 3  # the first adapter of kind 1 (grown vocabulary, HL101): ids[n] has kind (n // 3) % 4
+ROOT = Path(__file__).resolve().parent.parent
+SUMMARY = re.compile(
+    r"^crawl: (\d+) repos seen, (\d+) linted, (\d+) skipped, (\d+) failed; \d+ requests, [\d.]+ [kM]B, [\d.]+ s"
+)
+pytestmark = pytest.mark.usefixtures("no_home_cache")
+
+
+@pytest.fixture
+def no_home_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBLINT_NO_CACHE", "1")  # base facts come from the store under test
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> tuple[Path, list[str]]:
+    root = tmp_path / "hub"
+    return root, write_hub(root, ADAPTERS)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'crawl.db'}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def crawl(
+    endpoint: str,
+    url: str,
+    *,
+    clients: Callable[[], HubClient] | None = None,
+    clock: Callable[[], float] = time.time,
+    **options: object,
+) -> CrawlSummary:
+    settings = CrawlOptions(**{"concurrency": 8, **options})  # type: ignore[arg-type]
+    with Store(url) as store:
+        factory = clients or crawl_clients(endpoint, False, settings.concurrency)
+        return Crawler(store, factory, LintConfig(), settings, clock=clock).run()
+
+
+def linted(url: str) -> Counter[str]:
+    """Complete lints per repo, as the results table has them."""
+    with Store(url) as store:
+        return Counter(row.repo for row in store.results() if row.error is None)
+
+
+def test_a_first_crawl_lints_every_adapter_and_a_recrawl_costs_only_the_listing_pages(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
+    root, ids = hub
+    with Emulator(root, page_size=PAGE_SIZE) as emulator:
+        first = crawl(emulator.url, db)
+        seen = emulator.stats()["requests"]
+        emulator.reset_stats()
+        again = crawl(emulator.url, db)
+        assert emulator.stats()["requests"] == {"list_models": 3}
+    assert (first.seen, first.linted, first.skipped, first.failed) == (ADAPTERS, ADAPTERS, 0, 0)
+    assert (again.seen, again.linted, again.skipped) == (ADAPTERS, 0, ADAPTERS)
+    assert seen["model_info"] == len(BASES)  # the bases'; adapters are read from their listing entries
+    assert linted(db) == Counter(dict.fromkeys(ids, 1))
+    with Store(db) as store:
+        rows = store.results()
+        sha = store.repo(ids[KIND_GROWN]).sha
+    assert max(row.requests for row in rows) <= 4 and all(row.seconds > 0 for row in rows)
+    grown = json.loads(next(row.result for row in rows if row.repo == ids[KIND_GROWN]))
+    assert grown["revision"] == sha and "HL101" in {f["rule"] for f in grown["findings"]}
+
+
+def test_a_changed_repo_is_linted_again_and_its_fix_shows_in_the_findings_history(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
+    root, ids = hub
+    repo_id = ids[KIND_GROWN]
+    with Emulator(root) as emulator:
+        crawl(emulator.url, db)
+        with Store(db) as store:
+            before = store.repo(repo_id).sha
+        write_variant(root, repo_id, base_of(KIND_GROWN), 0)  # the owner saves a plain LoRA instead
+        summary = crawl(emulator.url, db)
+    assert (summary.linted, summary.skipped) == (1, ADAPTERS - 1)
+    with Store(db) as store:
+        after = store.repo(repo_id).sha
+        history = {row.rule: row for row in store.finding_history(repo_id)}
+    assert after != before
+    assert history["HL101"].first_seen_sha == before and history["HL101"].resolved_sha == after
+    assert linted(db)[repo_id] == 2
+
+
+def test_gated_and_disabled_repos_are_skipped_without_being_read(hub: tuple[Path, list[str]], db: str) -> None:
+    root, ids = hub
+    (root / ids[0] / ".hub.json").write_text(json.dumps({"gated": "auto"}))
+    (root / ids[1] / ".hub.json").write_text(json.dumps({"disabled": True}))
+    with Emulator(root) as emulator:
+        summary = crawl(emulator.url, db)
+    assert (summary.linted, summary.skipped) == (ADAPTERS - 2, 2)
+    with Store(db) as store:
+        assert [store.repo(r).status for r in ids[:2]] == ["skipped", "skipped"]
+        assert not store.results(ids[0]) and not store.results(ids[1])
+
+
+def test_server_errors_and_a_rate_limit_still_lint_everything_and_the_pacing_avoids_429(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
+    root, ids = hub
+    with Emulator(root, faults=Faults(error_rate=0.1, rate_limit=(30, 1.0), seed=7)) as emulator:
+        summary = crawl(emulator.url, db)
+        statuses = emulator.stats()["statuses"]
+    assert (summary.linted, summary.failed) == (ADAPTERS, 0)
+    assert linted(db) == Counter(dict.fromkeys(ids, 1))
+    assert sum(statuses.get(code, 0) for code in ("500", "502", "503")) > 0
+    assert "429" not in statuses  # paused on the RateLimit headers before the quota ran out
+
+
+def test_a_429_is_waited_out_for_its_retry_after(hub: tuple[Path, list[str]], db: str) -> None:
+    root, ids = hub
+    # reserve=0 pauses only at r=0: the other workers' requests in flight meet the 429 and its Retry-After.
+    with Emulator(root, faults=Faults(rate_limit=(15, 1.0))) as emulator:
+        clients = CrawlClients(emulator.url, False, reserve=0, retry=Retry(max_wait=30))
+        summary = crawl(emulator.url, db, clients=clients)
+        statuses = emulator.stats()["statuses"]
+    assert statuses.get("429", 0) > 0
+    assert (summary.linted, summary.failed) == (ADAPTERS, 0)
+    assert linted(db) == Counter(dict.fromkeys(ids, 1))
+
+
+class FlakyTransport(httpx2.BaseTransport):
+    """Real HTTP, except 503 for one repo's files while `failing` is set."""
+
+    def __init__(self, inner: httpx2.BaseTransport, repo_id: str, failing: list[bool]) -> None:
+        self.inner, self.repo_id, self.failing = inner, repo_id, failing
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self.failing[0] and f"/{self.repo_id}/resolve/" in request.url.path:
+            return httpx2.Response(503, json={"error": "Service Unavailable"})
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_failing_repo_is_recorded_retried_on_a_later_run_and_given_up_after_max_attempts(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
+    root, ids = hub
+    flaky, failing, clock = ids[KIND_GROWN], [True], Clock()
+    tls = httpx2.create_ssl_context()
+    options = {"retry_delay": 100.0, "max_attempts": 2, "clock": clock}
+    with Emulator(root) as emulator:
+
+        def clients() -> HubClient:
+            transport = FlakyTransport(httpx2.HTTPTransport(verify=tls), flaky, failing)
+            return HubClient(emulator.url, False, retry=Retry(attempts=2), transport=transport)
+
+        def run() -> CrawlSummary:
+            return crawl(emulator.url, db, clients=clients, **options)
+
+        first = run()
+        with Store(db) as store:
+            row = store.repo(flaky)
+            assert (row.status, row.attempts) == ("retry", 1) and clock.now + 80 < row.next_attempt_at
+            assert "HTTP 503" in store.results(flaky)[0].error
+        assert (first.linted, first.failed) == (ADAPTERS - 1, 1)
+        failing[0] = False
+        assert run().linted == 0  # not due yet
+        clock.now += 200
+        failing[0] = True
+        assert run().failed == 1  # the second attempt fails too: given up on this sha
+        clock.now += 10**6
+        assert run().linted == 0
+        with Store(db) as store:
+            assert store.repo(flaky).status == "failed"
+        failing[0] = False
+        write_variant(root, flaky, base_of(KIND_GROWN), 0)  # a new commit gets a fresh start
+        assert run().linted == 1
+    assert linted(db)[flaky] == 1
+
+
+def base_of(n: int) -> str:
+    """The base of the n-th synthetic adapter (write_hub deals them out in turn)."""
+    return list(BASES)[n % len(BASES)]
+
+
+def test_the_request_budget_stops_new_work_and_the_next_run_finishes_it(hub: tuple[Path, list[str]], db: str) -> None:
+    root, ids = hub
+    with Emulator(root, page_size=PAGE_SIZE) as emulator:
+        partial = crawl(emulator.url, db, budget=25)
+        rest = crawl(emulator.url, db)
+    assert partial.budget_spent and partial.requests < 25 + 8 * 4 and partial.linted < ADAPTERS
+    assert partial.line().endswith("; request budget spent")
+    assert partial.linted + rest.linted == ADAPTERS
+    assert linted(db) == Counter(dict.fromkeys(ids, 1))
+
+
+def test_limit_and_since_bound_the_listing(hub: tuple[Path, list[str]], db: str) -> None:
+    root, ids = hub
+    for repo_id in ids[:4]:
+        (root / repo_id / ".hub.json").write_text(json.dumps({"lastModified": "2020-01-01T00:00:00Z"}))
+    with Emulator(root) as emulator:
+        limited = crawl(emulator.url, db, limit=5)
+        assert emulator.stats()["requests"]["list_models"] == 1
+        recent = crawl(emulator.url, db, since=parse_time("2024-01-01"))
+    assert (limited.seen, limited.linted) == (5, 5)
+    assert (recent.seen, recent.linted) == (ADAPTERS - 4, ADAPTERS - 4 - 5)
+    assert set(linted(db)).isdisjoint(ids[:4])
+
+
+def test_the_cli_prints_one_summary_line(
+    hub: tuple[Path, list[str]], db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = hub
+    with Emulator(root) as emulator:
+        assert main(["crawl", "--db", db, "--endpoint", emulator.url, "--limit", "3", "--concurrency", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and SUMMARY.match(out).groups() == ("3", "3", "0", "0")
+    assert main(["crawl", "--db", db, "--since", "last week"]) == 2
+    assert "--since 'last week' is not an ISO 8601 date" in capsys.readouterr().err
+
+
+def cli(db: str, endpoint: str, *arguments: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "bot.cli", "crawl", "--db", db, "--endpoint", endpoint, *arguments]
+    environment = {**os.environ, "HUBLINT_NO_CACHE": "1"}
+    return subprocess.Popen(
+        command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
+
+
+def test_two_worker_processes_on_one_postgres_database_lint_each_adapter_once(tmp_path: Path, postgres: str) -> None:
+    root = tmp_path / "hub"
+    ids = write_hub(root, 36)
+    with Emulator(root, faults=Faults(latency=0.05)) as emulator:
+        workers = [cli(postgres, emulator.url, "--concurrency", "2") for _ in range(2)]
+        outputs = [worker.communicate(timeout=120) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    counts = [SUMMARY.match(out).groups() for out, _ in outputs]
+    assert sum(int(linted_count) for _, linted_count, _, _ in counts) == 36
+    assert all(int(linted_count) > 0 for _, linted_count, _, _ in counts), counts  # both did a share
+    assert linted(postgres) == Counter(dict.fromkeys(ids, 1))
+
+
+def test_a_crawl_killed_mid_way_resumes_without_redoing_work_or_a_second_discussion(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
+    root, ids = hub
+    bot = ["--discussions", "post", "--token", "hf_bot", "--concurrency", "2"]
+    with Emulator(root, tokens={"hf_bot": "hublint-bot"}, faults=Faults(latency=0.05)) as emulator:
+        first = cli(db, emulator.url, *bot)
+        deadline = time.monotonic() + 60
+        while sum(linted(db).values()) < 6 and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert 6 <= sum(linted(db).values()) < ADAPTERS
+        resumed = cli(db, emulator.url, *bot)
+        _, errors = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, errors
+        again = cli(db, emulator.url, *bot)
+        assert SUMMARY.match(again.communicate(timeout=60)[0]).groups()[1] == "0"
+        api = HfApi(endpoint=emulator.url, token=False)
+        posted = {repo_id: [d.num for d in api.get_repo_discussions(repo_id)] for repo_id in ids}
+    assert linted(db) == Counter(dict.fromkeys(ids, 1))
+    assert all(len(nums) <= 1 for nums in posted.values()), posted
+    assert any(posted.values())
+    with Store(db) as store:
+        for repo_id, nums in posted.items():
+            record = store.discussion(repo_id)
+            assert (record.num if record and record.status == "open" else None) == (nums[0] if nums else None)
+
+
+def test_a_dry_run_counts_what_the_bot_would_post_and_posts_nothing(
+    hub: tuple[Path, list[str]], db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, ids = hub
+    with Emulator(root) as emulator:
+        assert main(["crawl", "--db", db, "--endpoint", emulator.url, "--discussions", "dry-run"]) == 0
+        api = HfApi(endpoint=emulator.url, token=False)
+        assert not any(list(api.get_repo_discussions(repo_id)) for repo_id in ids)
+    assert re.search(r"; discussions: \d+ would open", capsys.readouterr().out)
+    with Store(db) as store:
+        assert all(store.discussion(repo_id) is None for repo_id in ids)
+
+
+def test_repos_held_back_by_the_bots_caps_get_their_discussion_on_a_later_run(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
+    root, ids = hub
+    broken = [ids[n] for n in range(ADAPTERS) if (n // 3) % 4 in (1, 3)]  # HL101 errors; owners 4 and 5 twice
+    clock = Clock()
+    with Emulator(root, tokens={"hf_bot": "hublint-bot"}) as emulator:
+        api = HfApi(endpoint=emulator.url, token=False)
+
+        def run() -> CrawlSummary:
+            with Store(db) as store, HubClient(emulator.url, "hf_bot") as client:
+                bot = DiscussionBot(Checker(client, LintConfig()), BotOptions(post=True))
+                clients = crawl_clients(emulator.url, False, 8)
+                return Crawler(store, clients, LintConfig(), discuss=BotStep(bot), clock=clock).run()
+
+        def posted() -> dict[str, int]:
+            return {repo_id: len(list(api.get_repo_discussions(repo_id))) for repo_id in broken}
+
+        first = run()
+        after_first = posted()
+        clock.now += 2 * 3600  # past the retry delay
+        second = run()
+        after_second = posted()
+    held_back = [repo_id for repo_id, count in after_first.items() if count == 0]
+    assert first.discussions["skip"] == len(held_back) >= 2  # a new discussion per owner per run, ten per run
+    assert second.linted == len(held_back) and second.discussions["open"] == len(held_back)
+    assert set(after_second.values()) == {1}
