@@ -160,8 +160,11 @@ class BotStep:
 
 
 def crawl_clients(endpoint: str | None, token: str | bool | None, concurrency: int) -> CrawlClients:
-    """One client per worker thread, all pausing together on the Hub's RateLimit headers."""
-    return CrawlClients(endpoint, token, reserve=concurrency, retry=Retry(max_wait=CRAWL_MAX_WAIT))
+    """One client per worker thread, all pausing together on the Hub's RateLimit headers.
+
+    The reserve: one request in flight per worker, and the listing's.
+    """
+    return CrawlClients(endpoint, token, reserve=concurrency + 1, retry=Retry(max_wait=CRAWL_MAX_WAIT))
 
 
 def worker_id() -> str:

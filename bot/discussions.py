@@ -84,8 +84,7 @@ class Fingerprint:
 
     @classmethod
     def of(cls, findings: Sequence[Finding]) -> Fingerprint:
-        identities = sorted(_identity(f) for f in findings)
-        digest = hashlib.sha256(json.dumps(identities).encode()).hexdigest()
+        digest = hashlib.sha256("\n".join(sorted(_identity(f) for f in findings)).encode()).hexdigest()
         return cls(digest, frozenset(finding_key(f) for f in findings))
 
     @classmethod
@@ -104,11 +103,12 @@ class Fingerprint:
 
 
 def finding_key(finding: Finding) -> str:
-    return f"{finding.rule}.{hashlib.sha256(json.dumps(_identity(finding)).encode()).hexdigest()[:12]}"
+    return f"{finding.rule}.{hashlib.sha256(_identity(finding).encode()).hexdigest()[:12]}"
 
 
-def _identity(finding: Finding) -> list[Any]:
-    return [finding.rule, finding.file or "", _stable(finding.details)]
+def _identity(finding: Finding) -> str:
+    """(rule, file, stable details) as canonical JSON."""
+    return json.dumps([finding.rule, finding.file or "", _stable(finding.details)], sort_keys=True, default=str)
 
 
 def _stable(value: Any) -> Any:
@@ -118,9 +118,10 @@ def _stable(value: Any) -> Any:
     message must not look like a change to the owner.
     """
     if isinstance(value, Mapping):
-        return {str(k): _stable(v) for k, v in sorted(value.items()) if not isinstance(v, str)}
-    if isinstance(value, (list, tuple)):
-        return [_stable(v) for v in value if not isinstance(v, str)]
+        return {str(k): _stable(v) for k, v in value.items() if not isinstance(v, str)}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_stable(v) for v in value if not isinstance(v, str)]
+        return items if isinstance(value, (list, tuple)) else sorted(items, key=repr)
     return value
 
 

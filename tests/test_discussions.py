@@ -84,16 +84,19 @@ def clone(hub_root: Path, source: str, target: str) -> str:
 
 
 def threads(emulator: Emulator, repo_id: str) -> list[Discussion]:
-    return HubDiscussions(HubClient(emulator.url, token=False)).list(repo_id)
+    with HubClient(emulator.url, token=False) as client:
+        return HubDiscussions(client).list(repo_id)
 
 
 def thread(emulator: Emulator, repo_id: str, num: int) -> Discussion:
-    return HubDiscussions(HubClient(emulator.url, token=False)).details(repo_id, num)
+    with HubClient(emulator.url, token=False) as client:
+        return HubDiscussions(client).details(repo_id, num)
 
 
-def make_bot(emulator: Emulator, token: str = "hf_bot", **options: object) -> DiscussionBot:
-    client = HubClient(emulator.url, token, retry=Retry(attempts=1))
-    return DiscussionBot(Checker(client, LintConfig()), BotOptions(**options))  # type: ignore[arg-type]
+def make_bot(emulator: Emulator, options: BotOptions | None = None) -> DiscussionBot:
+    """A bot that gives up at the first server error (the CLI's client retries 5xx with backoff)."""
+    client = HubClient(emulator.url, "hf_bot", retry=Retry(attempts=1))
+    return DiscussionBot(Checker(client, LintConfig()), options)
 
 
 def grow_lm_head(hub_root: Path, repo_id: str, rows: int) -> None:
@@ -114,6 +117,12 @@ def to_html(markdown: str) -> str:
     return markdown_it.MarkdownIt("commonmark").render(markdown)
 
 
+def hublint_lines(err: str) -> list[str]:
+    """hublint's own stderr lines: the in-process emulator's server thread may log a connection the client
+    dropped (socketserver prints those to stderr too)."""
+    return [line for line in err.splitlines() if line.startswith("hublint:")]
+
+
 def python_block(body: str) -> str:
     match = re.search(r"^(`{3,})python\n(.*?)^\1$", body, re.M | re.S)
     assert match, body
@@ -125,7 +134,7 @@ def python_block(body: str) -> str:
 
 def test_dry_run_prints_each_plan_and_posts_nothing(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = discuss(emulator, capsys, SEED_ADAPTER, PADDED_ADAPTER, CLEAN_ADAPTER)
-    assert code == 0 and err == ""
+    assert code == 0 and hublint_lines(err) == []
     assert f"== {SEED_ADAPTER}: would open a discussion\n" in out
     assert "title: [bot] Loading this adapter fails: its embeddings have 33004 rows, the base model 32000\n" in out
     assert f"== {PADDED_ADAPTER}: skipped: the cap of 1 new discussion(s) per owner per run is reached" in out
@@ -170,7 +179,7 @@ def test_golden_seed_body(emulator: Emulator) -> None:
         GOLDEN.write_text(report.body + "\n", encoding="utf-8")
     assert report.body + "\n" == GOLDEN.read_text(encoding="utf-8"), f"set {REGENERATE}=1 to accept the new body"
 
-    posted = make_bot(emulator, post=True).handle(SEED_ADAPTER)
+    posted = make_bot(emulator, BotOptions(post=True)).handle(SEED_ADAPTER)
     assert posted.posted and thread(emulator, SEED_ADAPTER, 1).messages[0].text == report.body
 
 
@@ -214,6 +223,8 @@ def test_fingerprints_ignore_wording_and_markers_trust_only_the_author() -> None
     original = Finding("HL101", "x", Category.VOCAB, Severity.ERROR, "old words", "f", {"rows": 1, "why": "text"})
     assert Fingerprint.of([reworded]) == Fingerprint.of([original]) and finding_key(reworded) == finding_key(original)
     assert Fingerprint.of([finding("HL101", 2)]).digest != Fingerprint.of([finding("HL101", 3)]).digest
+    pair = [finding("HL106", 2), finding("HL106", 3)]  # one rule, one file: only the details tell them apart
+    assert Fingerprint.of(pair) == Fingerprint.of(pair[::-1]) and len(Fingerprint.of(pair).keys) == 2
 
     older, newer, forged = (Fingerprint.of([finding("HL101", n)]) for n in (1, 2, 3))
     messages = (
@@ -261,10 +272,6 @@ def test_a_hublint_toml_opts_out_or_narrows_what_is_reported(tmp_path: Path) -> 
     assert "cannot be used" in (repo_wishes(LocalRepo(tmp_path)).opt_out or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the emulator hides every file named .hub* (bot/emulator/repos.py SETTINGS_PREFIX), .hublint.toml included",
-)
 def test_a_hublint_toml_on_the_hub_opts_out(
     emulator: Emulator, hub_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -300,7 +307,7 @@ def test_disabled_discussions_are_a_skip_and_the_next_repo_goes_on(
     closed = clone(hub_root, PADDED_ADAPTER, "closed-tab/padded")
     (hub_root / closed / ".hub.json").write_text(json.dumps({"discussions_disabled": True}))
     code, out, err = discuss(emulator, capsys, closed, PADDED_ADAPTER, "--post")
-    assert code == 0 and err == ""
+    assert code == 0 and hublint_lines(err) == []
     assert f"== {closed}: skipped: the Hub refuses discussions there (HTTP 403: " in out
     assert f"== {PADDED_ADAPTER}: opened discussion #1" in out
     assert threads(emulator, closed) == []
@@ -370,7 +377,7 @@ def test_a_bad_token_fails_each_repo_in_one_line_and_is_never_shown(
     with caplog.at_level(logging.DEBUG):
         code, out, err = discuss(emulator, capsys, SEED_ADAPTER, PADDED_ADAPTER, "--post", token=secret)
     assert code == 2
-    lines = err.splitlines()
+    lines = hublint_lines(err)
     assert len(lines) == 2 and all("HTTP 401" in line and "token" in line for line in lines)
     assert out.endswith("0 opened, 0 commented, 0 skipped, 0 with nothing to do, 2 failed\n")
     assert secret not in out + err + caplog.text
@@ -383,18 +390,18 @@ def test_a_rate_limit_fails_in_one_line_and_the_retry_posts_once(
     repos = [SEED_ADAPTER, PADDED_ADAPTER]
     emulator.set_faults(Faults(rate_limit=(0, 60)))
     code, _, err = discuss(emulator, capsys, *repos, "--post", "--max-per-owner", "5")
-    lines = err.splitlines()
+    lines = hublint_lines(err)
     assert code == 2 and len(lines) == 2 and all(re.search(r"HTTP 429|rate limit", line) for line in lines)
 
     emulator.set_faults(Faults())
     for _ in range(2):
         code, _, err = discuss(emulator, capsys, *repos, "--post", "--max-per-owner", "5")
-        assert code == 0 and err == ""
+        assert code == 0 and hublint_lines(err) == []
     assert [len(threads(emulator, repo)) for repo in repos] == [1, 1]
 
 
 def test_a_server_error_fails_one_repo_and_the_next_goes_on(emulator: Emulator) -> None:
-    bot = make_bot(emulator, post=True, max_per_owner=5)
+    bot = make_bot(emulator, BotOptions(post=True, max_per_owner=5))
     emulator.set_faults(Faults(error_rate=1.0))
     failed = bot.handle(SEED_ADAPTER)
     assert failed.action is Action.ERROR and re.search(r"HTTP 50[023]", failed.reason) and "\n" not in failed.reason
@@ -408,7 +415,7 @@ def test_a_server_error_fails_one_repo_and_the_next_goes_on(emulator: Emulator) 
 def test_a_create_that_failed_after_it_was_written_is_not_duplicated(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bot = make_bot(emulator, post=True)
+    bot = make_bot(emulator, BotOptions(post=True))
     real_create = bot.hub.create
 
     def create_then_fail(repo_id: str, title: str, body: str) -> int:
@@ -417,7 +424,7 @@ def test_a_create_that_failed_after_it_was_written_is_not_duplicated(
 
     monkeypatch.setattr(bot.hub, "create", create_then_fail)
     assert bot.handle(SEED_ADAPTER).action is Action.ERROR
-    assert make_bot(emulator, post=True).handle(SEED_ADAPTER).action is Action.NOTHING
+    assert make_bot(emulator, BotOptions(post=True)).handle(SEED_ADAPTER).action is Action.NOTHING
     assert len(threads(emulator, SEED_ADAPTER)) == 1
 
 

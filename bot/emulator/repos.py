@@ -35,7 +35,6 @@ LFS_THRESHOLD = 10 * 1024 * 1024
 # LFS "sha256" of a big file hashes only its size, head and tail: the files are often huge and sparse.
 LFS_HASHED_HEAD = 1024 * 1024
 LFS_HASHED_TAIL = 64 * 1024
-SETTINGS_PREFIX = ".hub"
 SETTINGS_FILE = ".hub.json"
 SAFETENSORS_MAX_HEADER = 25_000_000
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -260,7 +259,7 @@ class RepoStore:
                 if entry.is_dir():
                     if entry.name != ".git":
                         yield from self._scan(entry.path, f"{prefix}{entry.name}/")
-                elif not entry.name.startswith(SETTINGS_PREFIX):
+                elif entry.name != SETTINGS_FILE:  # emulator settings, never a repo file
                     stat = entry.stat()
                     blob_id, lfs = self._hash(entry.path, stat.st_size, stat.st_mtime_ns)
                     yield RepoFile(prefix + entry.name, entry.path, stat.st_size, stat.st_mtime, blob_id, lfs)

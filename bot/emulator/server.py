@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -722,6 +723,11 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: HubApp) -> None:
         self.app = app
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up mid-response (a capped range read, a killed crawler) is normal, not news.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 class Emulator:
