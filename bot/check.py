@@ -10,7 +10,7 @@ from bot.hub import HubBaseFacts, HubClient, HubError
 from bot.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
 from bot.local import LocalRepo
 from bot.mirror import HubMirror
-from bot.snapshots import UnreadableRepo, build_snapshot, is_hub_id
+from bot.snapshots import RepoReader, UnreadableRepo, build_snapshot, is_hub_id
 
 
 class TargetError(Exception):
@@ -57,25 +57,42 @@ class Checker:
         self.bases = HubBaseFacts(client, cache_dir)
 
     def check(self, target: Target, base_override: str | None = None) -> LintResult:
-        before = Stats(self.client.stats.http_requests, self.client.stats.bytes_downloaded)
-        source = "local" if target.path is not None else "hub"
+        before = self._counters()
         try:
             if target.path is not None:
-                repo = LocalRepo(target.path, target.name)
+                repo: RepoReader = LocalRepo(target.path, target.name)
                 if self.mirror is not None:
                     repo = self.mirror.fill(repo, self.client)
             else:
                 assert target.repo_id is not None
                 repo = self.client.open_repo(target.repo_id, target.revision)
-            snapshot = build_snapshot(repo, self.needs, self.bases, base_override)
-            result = run_rules(snapshot, self.rules, self.config)
         except (HubError, UnreadableRepo, OSError) as exc:
+            source = "local" if target.path is not None else "hub"
             result = LintResult(target.name, source, target.revision, error=_one_line(exc))
-        result.stats = Stats(
-            self.client.stats.http_requests - before.http_requests,
-            self.client.stats.bytes_downloaded - before.bytes_downloaded,
-        )
+        else:
+            result = self._lint(repo, base_override)
+        result.stats = self._since(before)
         return result
+
+    def check_repo(self, repo: RepoReader, base_override: str | None = None) -> LintResult:
+        """Lint a repository already opened (the bot reads the owner's wishes from the same reader first)."""
+        before = self._counters()
+        result = self._lint(repo, base_override)
+        result.stats = self._since(before)
+        return result
+
+    def _lint(self, repo: RepoReader, base_override: str | None) -> LintResult:
+        try:
+            return run_rules(build_snapshot(repo, self.needs, self.bases, base_override), self.rules, self.config)
+        except (HubError, UnreadableRepo, OSError) as exc:
+            return LintResult(repo.target, repo.source, repo.revision, error=_one_line(exc))
+
+    def _counters(self) -> Stats:
+        return Stats(self.client.stats.http_requests, self.client.stats.bytes_downloaded)
+
+    def _since(self, before: Stats) -> Stats:
+        now = self._counters()
+        return Stats(now.http_requests - before.http_requests, now.bytes_downloaded - before.bytes_downloaded)
 
 
 def _one_line(exc: Exception) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import rules
 from bot import __version__, templates
-from bot.check import Checker, Target
+from bot.check import Checker
 from bot.config import HUBLINT_TOML, ConfigError, FileConfig, merge, parse_config
 from bot.hub import Discussion, HubDiscussions, HubError
 from bot.lint import selected_rules
@@ -166,10 +166,11 @@ class DiscussionBot:
     def handle(self, repo_id: str) -> Report:
         """Everything for one repo. A Hub failure becomes an ERROR report, so the next repo goes on."""
         try:
-            wishes = repo_wishes(self.checker.client.open_repo(repo_id))
+            repo = self.checker.client.open_repo(repo_id)
+            wishes = repo_wishes(repo)
             if wishes.opt_out:
                 return Report(repo_id, Action.SKIP, wishes.opt_out)
-            result = self.checker.check(Target(repo_id, repo_id=repo_id))
+            result = self.checker.check_repo(repo)
             if result.error:
                 return Report(repo_id, Action.ERROR, result.error)
             return self.carry_out(self.plan(repo_id, as_owner_configured(result.findings, wishes.config)))
