@@ -40,6 +40,30 @@ EXPECTED_HL1 = {
 }
 
 
+# Every warning and error of the whole catalogue on each case. Beyond the vocabulary family: the tiny models make
+# any saved embedding a large share of the base (HL202, HL204); servers refuse saved full matrices, DoRA, ranks
+# from rank_pattern and trainable tokens (HL502); r=64 is not below min(in, out)=64 of the tiny layers (HL201).
+RESIZED = {"HL101", "HL202", "HL204", "HL502"}
+EXPECTED_ALL = {
+    "seed-resized-mts": RESIZED,
+    "resized-mts-base-unreachable": RESIZED,
+    "padded-resize": RESIZED,
+    "auto-saved-embeddings": RESIZED,
+    "tied-resized": RESIZED,
+    "tied-resized-base-unreachable": RESIZED,
+    "lora-on-embed": RESIZED,
+    "trainable-tokens": RESIZED,
+    "trainable-tokens-no-resize": {"HL502"},
+    "clean-lora": set(),
+    "clean-lora-sharded-base": set(),
+    "untrained-tokens": {"HL102", "HL103"},
+    "dora": {"HL502"},
+    "rank-pattern": {"HL502"},
+    "big-rank": {"HL201", "HL202"},
+    "rslora-r64": {"HL201", "HL202", "HL502"},
+}
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("hub")
@@ -68,7 +92,15 @@ def runtime_env(hub: Emulator, tmp_path: Path) -> dict[str, str]:
 
 
 def test_every_case_has_an_expectation():
-    assert set(EXPECTED_HL1) == set(pf.CASES)
+    assert set(EXPECTED_HL1) == set(pf.CASES) == set(EXPECTED_ALL)
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED_ALL))
+def test_whole_catalogue_flags_each_case_where_it_applies_and_nowhere_else(hub, capsys, case):
+    _, document = check_json(capsys, pf.CASES[case].repo_id, "--endpoint", hub.url)
+    [result] = document["results"]
+    assert {f["rule"] for f in result["findings"] if f["severity"] != "info"} == EXPECTED_ALL[case], result
+    assert result["skipped"] == []
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED_HL1))

@@ -34,7 +34,7 @@ class FullEmbeddingsInflateCheckpoint(Rule):
         shapes = ", ".join(sorted({f"{v.key.module} {_dims(v.tensor.shape)}" for v in full}))
         yield self.finding(
             f"Whole embedding matrices ({shapes}) are {full_bytes / total:.0%} of the adapter's {_size(total)};"
-            f" {_projection(new_rows, projected)}",
+            f" {_projection(snapshot, new_rows, projected)}",
             file=largest.file,
             details={
                 "adapter_bytes": total,
@@ -67,7 +67,12 @@ def _delta_matrices(snapshot: RepoSnapshot, full: list[VocabTensor]) -> int:
     return len({v.role for v in full})
 
 
-def _projection(new_rows: int | None, projected: int) -> str:
+def _projection(snapshot: RepoSnapshot, new_rows: int | None, projected: int) -> str:
+    if trainable_token_indices(snapshot.config):
+        return (
+            f"the trained rows are already in the trainable-tokens delta, so saved without the matrices it would be"
+            f" about {_size(projected)}."
+        )
     if new_rows:
         return (
             f"with trainable_token_indices (PEFT >= 0.15) for the {new_rows:,} new rows it would be about"
