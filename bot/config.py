@@ -72,6 +72,8 @@ def parse_config(text: str, path: Path) -> FileConfig | None:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:  # `a = [[[[...`: tomllib recurses once per level
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
     tool = document.get("tool")
     nested = isinstance(tool, dict) and "hublint" in tool
     if path.name == PYPROJECT and not nested:

@@ -375,11 +375,13 @@ class Crawler:
         try:
             repo = self._reader(client, claim)
             snapshot = build_snapshot(repo, self.needs, self.bases)
+            return _Linted(repo, run_rules(snapshot, self.rules, self.config))
         except HubError as exc:
             return _Linted(error=str(exc), permanent=exc.kind in PERMANENT_ERRORS)
         except UnreadableRepo as exc:
             return _Linted(error=str(exc), permanent=True)
-        return _Linted(repo, run_rules(snapshot, self.rules, self.config))
+        except Exception as exc:  # a bug on one repo's odd content must not stop the worker: record, retry later
+            return _Linted(error=f"internal error: {type(exc).__name__}: {exc}", permanent=False)
 
     @staticmethod
     def _reader(client: HubClient, claim: Claim) -> RepoReader:

@@ -143,8 +143,11 @@ class HubClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = build_hf_headers(token=self._token or False, library_name="hublint", library_version=__version__)
+    def _headers(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        # The token goes to the endpoint's origin only: a Link header or any URL built from a server's answer may
+        # name another host, and httpx drops Authorization only on redirects.
+        token = self._token if _origin(url) == _origin(self.endpoint) else None
+        headers = build_hf_headers(token=token or False, library_name="hublint", library_version=__version__)
         headers.update(extra or {})
         return headers
 
@@ -155,11 +158,11 @@ class HubClient:
             self._wait_for_rate_limit(url)
             last = attempt == self.retry.attempts - 1
             try:
-                with self._http.stream(method, url, headers=self._headers(headers), params=params) as response:
+                with self._http.stream(method, url, headers=self._headers(url, headers), params=params) as response:
                     self._note_rate_limit(response)
                     if response.status_code in RETRY_STATUSES and not last:
                         wait = self._retry_wait(response, attempt)
-                        response.read()
+                        _read_capped(response, ERROR_BODY_LIMIT)  # an error page is never read whole
                     else:
                         yield response
                         return
@@ -385,7 +388,7 @@ def _total_size(response: Fetched) -> int | None:
 def _json(response: Fetched) -> tuple[dict[str, Any] | None, str | None]:
     try:
         data = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         kind = "an HTML page" if response.content.lstrip()[:1] == b"<" else "something that is not JSON"
         return None, kind
     return (data, None) if isinstance(data, dict) else (None, "JSON that is not an object")
@@ -425,6 +428,15 @@ def _backoff(attempt: int) -> float:
 
 def _host(url: str) -> str:
     return urlsplit(url).netloc or url
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number: an origin of its own, equal to nothing valid
+        return parts.scheme.lower(), parts.netloc
+    return parts.scheme.lower(), f"{(parts.hostname or '').lower()}:{port}"
 
 
 # --- Listing ---
@@ -486,7 +498,7 @@ def list_adapters(client: HubClient, *, page_size: int = LISTING_PAGE_SIZE) -> I
         response = client.get(url, what="the PEFT model listing", params=params, limit=LISTING_PAGE_BYTES)
         try:
             items = json.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):
             items = None
         if not isinstance(items, list):
             raise HubError(f"{_host(client.endpoint)} answered the model listing with something that is not a list")

@@ -11,11 +11,19 @@ from typing import Any
 
 import yaml
 
-from rules.snapshot import TensorHeader, WeightsFile
+from rules.snapshot import DTYPE_BITS, TensorHeader, WeightsFile
 
 # huggingface_hub refuses larger headers (constants.SAFETENSORS_MAX_HEADER_LENGTH); so do we, unread.
 MAX_HEADER_BYTES = 25_000_000
 FIRST_READ_BYTES = 65_536  # most adapter headers fit (all-linear r=64 on 32 layers: ~55 kB); else one more read
+
+# safetensors reads shapes and offsets as Rust `usize` and checks that bits = elements x dtype width fits one:
+# bigger numbers make it refuse the whole file, so hublint treats such an entry as malformed, not as a tensor.
+_USIZE = 2**64
+
+# Python's json, PyYAML and tomllib recurse once per nesting level: a hostile file of `[[[[...` raises
+# RecursionError (not their own error class), which every parser here turns into a one-line reason.
+_TOO_DEEP = "too deeply to parse (hundreds of levels)"
 
 # read_range(start, length) -> (bytes, total file size when the source reports it)
 RangeReader = Callable[[int, int], tuple[bytes, "int | None"]]
@@ -23,6 +31,8 @@ RangeReader = Callable[[int, int], tuple[bytes, "int | None"]]
 
 def read_safetensors_header(path: str, size: int | None, read_range: RangeReader) -> WeightsFile:
     """Read and parse one header with at most two range reads; never reads tensor data."""
+    if size is not None and size < 8:  # nothing to read: a range past the end of a tiny file is an HTTP 416
+        return WeightsFile(path, size, error=f"the file is {size} bytes, too short for a safetensors header")
     want = FIRST_READ_BYTES if size is None else min(size, FIRST_READ_BYTES)
     head, total = read_range(0, max(want, 8))
     size = total if total is not None else size
@@ -53,6 +63,8 @@ def parse_header(path: str, size: int | None, length: int, raw: bytes) -> Weight
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         return WeightsFile(path, size, length, error=f"the header is not JSON ({exc.msg} at byte {exc.pos})")
+    except RecursionError:
+        return WeightsFile(path, size, length, error=f"the header nests JSON {_TOO_DEEP}")
     if not isinstance(document, dict):
         return WeightsFile(path, size, length, error="the header is JSON but not an object")
     tensors: dict[str, TensorHeader] = {}
@@ -76,9 +88,12 @@ def _tensor(name: str, entry: Any) -> TensorHeader | None:
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
     if not isinstance(dtype, str) or not _ints(shape) or not _ints(offsets) or len(offsets) != 2:
         return None
-    if any(d < 0 for d in shape) or any(o < 0 for o in offsets):
+    if any(not 0 <= v < _USIZE for v in (*shape, *offsets)):
         return None
-    return TensorHeader(name, dtype, tuple(shape), (offsets[0], offsets[1]))
+    tensor = TensorHeader(name, dtype, tuple(shape), (offsets[0], offsets[1]))
+    if tensor.numel * DTYPE_BITS.get(dtype, 8) >= _USIZE:  # safetensors: ValidationOverflow, it refuses the file
+        return None
+    return tensor
 
 
 def _ints(value: Any) -> bool:
@@ -97,6 +112,8 @@ def parse_json_object(raw: bytes, what: str) -> tuple[dict[str, Any] | None, str
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"{what} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
+    except RecursionError:
+        return None, f"{what} nests JSON {_TOO_DEEP}"
     if not isinstance(value, dict):
         return None, f"{what} is JSON but not an object"
     return value, None
@@ -141,6 +158,8 @@ def added_tokens_from_prefix(prefix: bytes) -> dict[int, str] | None:
         entries, _ = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError:
         return None
+    except RecursionError:
+        return {}
     return added_tokens_from_list(entries)
 
 
@@ -167,6 +186,8 @@ def front_matter(readme: str) -> tuple[dict[str, Any] | None, str | None]:
         data = yaml.safe_load(readme[3:end])
     except yaml.YAMLError as exc:
         return None, f"README.md front matter is not valid YAML ({str(exc).splitlines()[0]})"
+    except RecursionError:
+        return None, f"README.md front matter nests YAML {_TOO_DEEP}"
     if data is None:
         return {}, None
     if not isinstance(data, dict):

@@ -121,9 +121,11 @@ def trainable_token_indices(config: Mapping[str, Any]) -> dict[str, list[Any]]:
     """The configured trainable token indices per embedding module (LoRA field or TRAINABLE_TOKENS type)."""
     value = config.get("trainable_token_indices")
     if config.get("peft_type") == "TRAINABLE_TOKENS":
-        targets = config.get("target_modules") or ["embed_tokens"]
-        target = targets if isinstance(targets, str) else (targets[0] if targets else "embed_tokens")
-        value = {str(target): config.get("token_indices") or []}
+        targets = config.get("target_modules")
+        if isinstance(targets, list) and targets and isinstance(targets[0], str):
+            targets = targets[0]
+        target = targets if isinstance(targets, str) and targets else "embed_tokens"
+        value = {target: config.get("token_indices") or []}
     if isinstance(value, list):
         return {"embed_tokens": value}
     if isinstance(value, Mapping):

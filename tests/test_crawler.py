@@ -20,6 +20,7 @@ import httpx2
 import pytest
 from huggingface_hub import HfApi
 
+import rules.vocab.hl101_embedding_vocab_mismatch
 from benchmarks.bench_crawl import BASES, write_hub, write_variant
 from bot.check import Checker
 from bot.cli import main
@@ -358,3 +359,23 @@ def test_repos_held_back_by_the_bots_caps_get_their_discussion_on_a_later_run(
     assert first.discussions["skip"] == len(held_back) >= 2  # a new discussion per owner per run, ten per run
     assert second.linted == len(held_back) and second.discussions["open"] == len(held_back)
     assert set(after_second.values()) == {1}
+
+
+def test_a_rule_that_crashes_on_one_repo_is_recorded_and_the_crawl_goes_on(
+    hub: tuple[Path, list[str]], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, ids = hub
+    victim = ids[KIND_GROWN]
+    original = rules.vocab.hl101_embedding_vocab_mismatch.EmbeddingVocabMismatch.check
+
+    def flaky(self, snapshot):  # a stand-in for a rule bug triggered by one repo's odd content
+        if snapshot.target.startswith(victim):
+            raise ZeroDivisionError("boom")
+        return original(self, snapshot)
+
+    monkeypatch.setattr(rules.vocab.hl101_embedding_vocab_mismatch.EmbeddingVocabMismatch, "check", flaky)
+    with Emulator(root, page_size=PAGE_SIZE) as emulator:
+        summary = crawl(emulator.url, db)
+    assert (summary.linted, summary.failed) == (ADAPTERS - 1, 1)
+    with Store(db) as store:
+        assert "internal error: ZeroDivisionError: boom" in (store.repo(victim).status + str(store.results()))

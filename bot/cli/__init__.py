@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted")
     except BrokenPipeError:
         return EXIT_ERROR
+    except Exception as exc:  # a bug in hublint: still one line and exit 2, never a traceback (HUBLINT_DEBUG shows it)
+        if os.environ.get("HUBLINT_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split())[:200]
+        return _fail(
+            f"internal error ({type(exc).__name__}{': ' + detail if detail else ''}); this is a bug in hublint"
+            f" {__version__}: please report it with the command you ran (HUBLINT_DEBUG=1 prints the traceback)"
+        )
 
 
 def _fail(message: str) -> int:

@@ -35,7 +35,9 @@ def is_hub_id(value: str) -> bool:
 
 def judge(value: object) -> Verdict | None:
     """Why `value` is not a Hub model id, or None if it is one."""
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):
+        return Verdict("not a string")
+    if value is None or not value.strip():
         return Verdict("empty")
     cached = _CACHE_DIR.search(value)
     if cached:
@@ -61,7 +63,7 @@ class BaseModelNotHubId(Rule):
         if verdict is None:
             return
         suggested = verdict.suggested_id or _card_base(snapshot)
-        shown = "empty" if verdict.kind == "empty" else f"{verdict.kind} ({value!r})"
+        shown = "empty" if verdict.kind == "empty" else f"{verdict.kind} ({_shown(value)})"
         yield self.finding(
             f"base_model_name_or_path is {shown}, not a Hub model id: AutoPeftModel and the serving and"
             " conversion tools that read it cannot find the base, and users must guess which model to load.",
@@ -74,6 +76,11 @@ class BaseModelNotHubId(Rule):
             },
             fix=Fix(_fix(suggested, verdict.suggested_revision)),
         )
+
+
+def _shown(value: object, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _card_base(snapshot: RepoSnapshot) -> str | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from rules.configfields import field_problems
 from rules.model import Category, Finding, Fix, Rule, Severity
 from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 # The only files PeftModel.from_pretrained reads (peft utils/save_and_load.py::load_peft_weights).
 WEIGHTS_NAMES = ("adapter_model.safetensors", "adapter_model.bin")
+_SHOWN_FIELDS = 3
 _SHARDED = re.compile(r"adapter_model(-\d+-of-\d+\.(safetensors|bin)|\.(safetensors|bin)\.index\.json)")
 
 
@@ -26,8 +28,15 @@ class MissingAdapterFiles(Rule):
             yield self.finding(
                 problem + _subfolder_hint(snapshot),
                 file=ADAPTER_CONFIG,
-                details={"config_error": snapshot.adapter_config_error, "subfolders": _subfolders(snapshot)},
-                fix=Fix("Upload the adapter_config.json that save_pretrained wrote next to the weights."),
+                details={
+                    "config_error": snapshot.adapter_config_error,
+                    "subfolders": _subfolders(snapshot),
+                    "invalid_fields": {p.key: p.expected for p in field_problems(snapshot.config)},
+                },
+                fix=Fix(
+                    "Upload the adapter_config.json that save_pretrained wrote next to the weights"
+                    + (", or correct the values named above." if field_problems(snapshot.config) else ".")
+                ),
             )
         if not any(_present(snapshot, name) for name in WEIGHTS_NAMES):
             shards = sorted(path for path in snapshot.files if _SHARDED.fullmatch(path))
@@ -57,6 +66,14 @@ def _config_problem(snapshot: RepoSnapshot) -> str | None:
         return (
             "adapter_config.json has no peft_type: PEFT fails with `TypeError: The PeftConfig config that is trying"
             " to be loaded is missing required keys: {'peft_type'}`."
+        )
+    problems = field_problems(snapshot.adapter_config)
+    if problems:
+        shown = "; ".join(p.describe() for p in problems[:_SHOWN_FIELDS])
+        more = f" and {len(problems) - _SHOWN_FIELDS} more" if len(problems) > _SHOWN_FIELDS else ""
+        return (
+            f"adapter_config.json has values of the wrong type ({shown}{more}): PEFT does not check them, and"
+            " PeftModel.from_pretrained fails with a TypeError, AttributeError or KeyError while building the adapter."
         )
     return None
 
