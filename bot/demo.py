@@ -38,5 +38,5 @@ def run_demo(keep: Path | None, emit: Callable[[str], None]) -> bool:
                 emit(render(results, "text", version=__version__))
         emit("\n" + NEXT_STEPS)
         if keep:
-            emit(f"\nThe sample repos are in {keep}: `python -m bot.emulator --root {keep}` serves them again.\n")
+            emit(f"\nThe sample repos are in {keep}: `hublint emulator --root {keep}` serves them again.\n")
     return not any(r.error for r in results)

@@ -538,3 +538,22 @@ def test_command_line_serves_a_directory(hub_root: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_hublint_emulator_command_serves_a_directory(tmp_path: Path) -> None:
+    """`python -m bot.emulator` (= `hublint emulator`) prints its URL and serves the sample repos over HTTP."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    command = [sys.executable, "-m", "bot.emulator", "--root", str(tmp_path / "hub"), "--samples"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()
+        with urllib.request.urlopen(f"{url}/api/models?filter=peft", timeout=10) as response:
+            ids = {model["id"] for model in json.load(response)}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert "demo-user/llama2-chat-extended-r1024" in ids

@@ -86,15 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", type=Path, metavar="DIR", help="write the sample repos here and keep them")
     demo.set_defaults(run=_demo)
 
-    from bot.cli.action import add_parser as add_action_parser  # imported here: it builds on this module
+    # Imported here: these modules build on this one (and each imports its heavy parts only when it runs).
+    from bot.cli import action, crawl, discuss, emulator
 
-    add_action_parser(commands)
-    from bot.cli import crawl  # imported here: it builds on this module
-
-    crawl.add_parser(commands)
-    from bot.cli import discuss  # imported here: it builds on this module
-
-    discuss.add_parser(commands)
+    for module in (discuss, crawl, action, emulator):
+        module.add_parser(commands)
     return parser
 
 

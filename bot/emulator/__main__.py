@@ -1,45 +1,7 @@
-"""``python -m bot.emulator --root DIR [--port N]``: serve a repos directory in the foreground until Ctrl-C."""
+"""`python -m bot.emulator --root DIR ...`: the same as `hublint emulator --root DIR ...`."""
 
-from __future__ import annotations
+import sys
 
-import argparse
-import threading
-from pathlib import Path
+from bot.cli import main
 
-from bot.emulator.samples import build_samples
-from bot.emulator.server import Emulator, Faults
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bot.emulator", description="A local Hugging Face Hub emulator.")
-    parser.add_argument("--root", type=Path, required=True, help="directory of <owner>/<name>/ repos")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--samples", action="store_true", help="write the demo sample repos into --root first")
-    parser.add_argument("--token", action="append", default=[], metavar="TOKEN=USER", help="accept a bearer token")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
-    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a 5xx")
-    parser.add_argument("--rate-limit", nargs=2, type=float, metavar=("QUOTA", "WINDOW"), help="per bucket")
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    tokens = dict(pair.split("=", 1) for pair in args.token)
-    rate_limit = (int(args.rate_limit[0]), args.rate_limit[1]) if args.rate_limit else None
-    faults = Faults(latency=args.latency, error_rate=args.error_rate, rate_limit=rate_limit, seed=args.seed)
-    if args.samples:
-        build_samples(args.root)
-    emulator = Emulator(args.root, tokens=tokens, faults=faults).start(args.host, args.port)
-    print(emulator.url, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
-
-
-if __name__ == "__main__":
-    main()
+sys.exit(main(["emulator", *sys.argv[1:]]))
