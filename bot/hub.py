@@ -219,10 +219,8 @@ class HubClient:
 
     def open_repo(self, repo_id: str, revision: str | None = None) -> HubRepo:
         info = self.model_info(repo_id, revision)
-        files = {s.rfilename: _repo_file(s) for s in info.siblings or []}
-        card = info.card_data.to_dict() if info.card_data is not None else None
         target = repo_id + (f"@{revision}" if revision else "")
-        return HubRepo(self, repo_id, str(info.sha), files, card, target)
+        return HubRepo(self, repo_id, str(info.sha), _files(info), _card(info), target)
 
 
 class HubRepo:
@@ -355,6 +353,14 @@ def facts_from_json(data: dict[str, Any]) -> BaseModelFacts:
     return BaseModelFacts(**data)
 
 
+def _files(info: ModelInfo) -> dict[str, RepoFile]:
+    return {s.rfilename: _repo_file(s) for s in info.siblings or []}
+
+
+def _card(info: ModelInfo) -> dict[str, Any] | None:
+    return info.card_data.to_dict() if info.card_data is not None else None
+
+
 def _repo_file(sibling: Any) -> RepoFile:
     lfs = sibling.lfs
     size = sibling.size if sibling.size is not None else (lfs.size if lfs is not None else None)
@@ -477,8 +483,8 @@ class ListedRepo:
             last_modified=last_modified if isinstance(last_modified, str) else None,
             gated=bool(info.gated),
             disabled=bool(info.disabled),
-            files={s.rfilename: _repo_file(s) for s in info.siblings or []},
-            card=info.card_data.to_dict() if info.card_data is not None else None,
+            files=_files(info),
+            card=_card(info),
             entry=entry,
         )
 

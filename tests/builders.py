@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -67,7 +68,7 @@ def base_facts(
             }
         ),
         shapes=shapes,
-        parameter_count=sum(_numel(s) for s in shapes.values()),
+        parameter_count=sum(math.prod(s) for s in shapes.values()),
         tokenizer_added_tokens=dict(added_tokens if added_tokens is not None else {0: "<unk>", 1: "<s>", 2: "</s>"}),
     )
 
@@ -134,7 +135,7 @@ def weights_file(
     offset = 0
     width = {"F32": 4, "BF16": 2, "F16": 2}.get(dtype, 2)
     for name, shape in tensors.items():
-        end = offset + _numel(shape) * width
+        end = offset + math.prod(shape) * width
         headers[name] = TensorHeader(name, dtype, tuple(shape), (offset, end))
         offset = end
     header_length = 64 + 128 * len(headers)
@@ -201,13 +202,6 @@ def snapshot(
         card=card if card is not None else {"base_model": "meta-llama/Llama-2-7b-hf", "library_name": "peft"},
         base=base if base is not None else base_facts(),
     )
-
-
-def _numel(shape: Iterable[int]) -> int:
-    total = 1
-    for dim in shape:
-        total *= dim
-    return total
 
 
 SEED_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")

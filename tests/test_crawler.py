@@ -281,7 +281,8 @@ def test_two_worker_processes_on_one_postgres_database_lint_each_adapter_once(tm
         deadline = time.monotonic() + 60
         while emulator.stats()["requests"].get("list_models", 0) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
-        emulator.set_faults(Faults(latency=0.05))
+        # Still slow enough that a worker busy importing or connecting cannot find the work all done by the other.
+        emulator.set_faults(Faults(latency=0.2))
         outputs = [worker.communicate(timeout=120) for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     counts = [SUMMARY.match(out).groups() for out, _ in outputs]
