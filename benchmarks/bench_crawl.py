@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
-from bot.emulator.samples import (  # noqa: E402
+from hublint.emulator.samples import (  # noqa: E402
     llama_config,
     llama_tensors,
     lora_tensors,
@@ -36,7 +36,7 @@ from bot.emulator.samples import (  # noqa: E402
     write_checkpoint,
     write_tokenizer_files,
 )
-from bot.emulator.server import Emulator, Faults  # noqa: E402
+from hublint.emulator.server import Emulator, Faults  # noqa: E402
 
 LATENCY = 0.05
 PAGE_SIZE = 50
@@ -103,9 +103,9 @@ class CrawlRun:
 
 def crawl(emulator: Emulator, database: Path) -> CrawlRun:
     """One `hublint crawl` with its defaults; requests as the emulator counted them."""
-    from bot.config import FileConfig, merge
-    from bot.crawler import Crawler, CrawlOptions, crawl_clients
-    from bot.store import Store, database_url
+    from hublint.config import FileConfig, merge
+    from hublint.crawler import Crawler, CrawlOptions, crawl_clients
+    from hublint.store import Store, database_url
 
     emulator.reset_stats()
     options = CrawlOptions()

@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
-from bot.check import Checker, Target  # noqa: E402
-from bot.config import FileConfig, merge  # noqa: E402
-from bot.emulator.samples import build_samples  # noqa: E402
-from bot.emulator.server import Emulator  # noqa: E402
-from bot.hub import HubClient  # noqa: E402
+from hublint.check import Checker, Target  # noqa: E402
+from hublint.config import FileConfig, merge  # noqa: E402
+from hublint.emulator.samples import build_samples  # noqa: E402
+from hublint.emulator.server import Emulator  # noqa: E402
+from hublint.hub import HubClient  # noqa: E402
 
 SEED = "demo-user/llama2-chat-extended-r1024"
 BASE = "meta-llama-demo/Llama-2-7b-hf"

@@ -6,11 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.hub import HubBaseFacts, HubClient, HubError
-from bot.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
-from bot.local import LocalRepo
-from bot.mirror import HubMirror
-from bot.snapshots import RepoReader, UnreadableRepo, build_snapshot, is_hub_id
+from hublint.hub import HubBaseFacts, HubClient, HubError
+from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
+from hublint.local import LocalRepo
+from hublint.mirror import HubMirror
+from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot, is_hub_id
 
 
 class TargetError(Exception):

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import rules
-from bot.lint import LintConfig
-from rules.model import Rule, Severity
+from hublint import rules
+from hublint.lint import LintConfig
+from hublint.rules.model import Rule, Severity
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
-from bot.check import default_cache_dir
-from bot.discussions import Action, DiscussionBot, as_owner_configured, finding_key, repo_wishes
-from bot.hub import (
+from hublint.check import default_cache_dir
+from hublint.discussions import Action, DiscussionBot, as_owner_configured, finding_key, repo_wishes
+from hublint.hub import (
     LISTING_PAGE_SIZE,
     CrawlClients,
     HubBaseFacts,
@@ -42,12 +42,12 @@ from bot.hub import (
     facts_to_json,
     list_adapters,
 )
-from bot.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
-from bot.render.jsondoc import result_dict
-from bot.snapshots import RepoReader, UnreadableRepo, build_snapshot
-from bot.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store
-from rules.model import Finding
-from rules.snapshot import BaseModelFacts
+from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
+from hublint.render.jsondoc import result_dict
+from hublint.rules.model import Finding
+from hublint.rules.snapshot import BaseModelFacts
+from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot
+from hublint.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store
 
 # Errors that another attempt at the same sha cannot fix; a new sha in the listing gets a fresh start.
 PERMANENT_ERRORS = frozenset({"not_found", "gated", "revision", "entry", "disabled"})

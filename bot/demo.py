@@ -6,13 +6,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bot import __version__
-from bot.check import Checker, Target
-from bot.config import FileConfig, merge
-from bot.emulator.samples import build_samples
-from bot.emulator.server import Emulator
-from bot.hub import HubClient
-from bot.render import render
+from hublint import __version__
+from hublint.check import Checker, Target
+from hublint.config import FileConfig, merge
+from hublint.emulator.samples import build_samples
+from hublint.emulator.server import Emulator
+from hublint.hub import HubClient
+from hublint.render import render
 
 NEXT_STEPS = """\
 What to try next:

@@ -19,15 +19,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import rules
-from bot import __version__, templates
-from bot.check import Checker
-from bot.config import HUBLINT_TOML, ConfigError, FileConfig, merge, parse_config
-from bot.hub import Discussion, HubDiscussions, HubError
-from bot.lint import selected_rules
-from bot.render.markdown import code_block, code_span, escape, fix_code
-from bot.snapshots import RepoReader
-from rules.model import Finding, Severity
+from hublint import __version__, prose, rules
+from hublint.check import Checker
+from hublint.config import HUBLINT_TOML, ConfigError, FileConfig, merge, parse_config
+from hublint.hub import Discussion, HubDiscussions, HubError
+from hublint.lint import selected_rules
+from hublint.render.markdown import code_block, code_span, escape, fix_code
+from hublint.rules.model import Finding, Severity
+from hublint.snapshots import RepoReader
 
 TITLE_PREFIX = "[bot]"
 TITLE_LIMIT = 200  # the Hub refuses longer titles
@@ -275,7 +274,7 @@ class _FindingView:
 def title(finding: Finding) -> str:
     """`[bot] ...` naming the problem, from hublint's words and the finding's numbers only."""
     numbers = {k: v for k, v in finding.details.items() if isinstance(v, int) and not isinstance(v, bool)}
-    text = templates.render("discussion_title.j2", rule=finding.rule, rule_name=finding.name, numbers=numbers)
+    text = prose.render("discussion_title.j2", rule=finding.rule, rule_name=finding.name, numbers=numbers)
     return " ".join(text.split())[:TITLE_LIMIT]
 
 
@@ -302,7 +301,7 @@ def update_body(posted: Fingerprint, current: Fingerprint, findings: Sequence[Fi
         "discussion_update.md.j2",
         changed=[_view(f) for f in changed],
         new=[_view(f) for f in fresh if f not in changed],
-        fixed=[(code, _rule_name(code), templates.rule_url(code)) for code in fixed],
+        fixed=[(code, _rule_name(code), prose.rule_url(code)) for code in fixed],
         code=_loading_code(fresh),
         markers=current.markers(),
     )
@@ -310,7 +309,7 @@ def update_body(posted: Fingerprint, current: Fingerprint, findings: Sequence[Fi
 
 def _render(template: str, **context: Any) -> str:
     # The Hub strips a description; stripping here keeps what is planned identical to what is posted.
-    return templates.render(template, version=__version__, **context).strip()
+    return prose.render(template, version=__version__, **context).strip()
 
 
 def _view(finding: Finding) -> _FindingView:
@@ -318,7 +317,7 @@ def _view(finding: Finding) -> _FindingView:
         rule=finding.rule,
         name=finding.name,
         severity=finding.severity.value,
-        url=templates.rule_url(finding.rule),
+        url=prose.rule_url(finding.rule),
         message=escape(finding.message),
         file=code_span(finding.file) if finding.file else "",
         fix=escape(finding.fix.summary) if finding.fix else "",

@@ -34,10 +34,10 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, parse_ratelimit_headers
 
-from bot import __version__
-from bot.lint import Stats
-from bot.snapshots import build_base_facts
-from rules.snapshot import BaseModelFacts, RepoFile
+from hublint import __version__
+from hublint.lint import Stats
+from hublint.rules.snapshot import BaseModelFacts, RepoFile
+from hublint.snapshots import build_base_facts
 
 PUBLIC_HUB = "https://huggingface.co"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import rules
-from rules.model import Finding, Need, Rule, Severity
-from rules.snapshot import RepoSnapshot
+from hublint import rules
+from hublint.rules.model import Finding, Need, Rule, Severity
+from hublint.rules.snapshot import RepoSnapshot
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import templates
-from rules.model import LoadRecipe
+from hublint import prose
+from hublint.rules.model import LoadRecipe
 
 
 def loading_code(recipe: LoadRecipe) -> str:
@@ -11,7 +11,7 @@ def loading_code(recipe: LoadRecipe) -> str:
 
     Repo strings reach the program only as Python literals (repr), so no repo content can inject code.
     """
-    return templates.render(
+    return prose.render(
         "loading/peft_model.py.j2",
         recipe=recipe,
         revision_arg=_revision_arg,

@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from bot import parsing
-from rules.snapshot import RepoFile
+from hublint import parsing
+from hublint.rules.snapshot import RepoFile
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 LFS_POINTER_MAX_BYTES = 1024  # git-lfs pointers are ~130 bytes; anything this small is worth a look

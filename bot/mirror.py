@@ -12,10 +12,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from bot.hub import HubClient, HubRepo
-from bot.local import LocalRepo
-from bot.snapshots import UnreadableRepo, is_hub_id
-from rules.snapshot import RepoFile
+from hublint.hub import HubClient, HubRepo
+from hublint.local import LocalRepo
+from hublint.rules.snapshot import RepoFile
+from hublint.snapshots import UnreadableRepo, is_hub_id
 
 WEIGHTS_SUFFIX = ".safetensors"  # only headers are worth a Hub read; other pointers stay pointers
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from rules.snapshot import DTYPE_BITS, TensorHeader, WeightsFile
+from hublint.rules.snapshot import DTYPE_BITS, TensorHeader, WeightsFile
 
 # huggingface_hub refuses larger headers (constants.SAFETENSORS_MAX_HEADER_LENGTH); so do we, unread.
 MAX_HEADER_BYTES = 25_000_000

@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from bot import parsing
-from rules.model import Need
-from rules.snapshot import (
+from hublint import parsing
+from hublint.rules.model import Need
+from hublint.rules.snapshot import (
     ADAPTER_CONFIG,
     TOKENIZER_FILES,
     BaseModelFacts,

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-from rules.compat.hl601_requires_newer_peft import RequiresNewerPeft
-from rules.model import Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
-from rules.provenance.hl401_pickle_weights import PickleWeights
-from rules.provenance.hl402_base_model_not_hub_id import BaseModelNotHubId
-from rules.provenance.hl403_base_model_unavailable import BaseModelUnavailable
-from rules.provenance.hl404_card_base_model_disagrees import CardBaseModelDisagrees
-from rules.rank.hl201_rank_exceeds_layer_dim import RankExceedsLayerDim
-from rules.rank.hl202_oversized_adapter import OversizedAdapter
-from rules.rank.hl203_large_rank_without_rslora import LargeRankWithoutRslora
-from rules.rank.hl204_full_embeddings_inflate_checkpoint import FullEmbeddingsInflateCheckpoint
-from rules.serving.hl501_rank_exceeds_serving_limits import RankExceedsServingLimits
-from rules.serving.hl502_unservable_adapter_parts import UnservableAdapterParts
-from rules.shape.hl301_adapter_base_shape_mismatch import AdapterBaseShapeMismatch
-from rules.shape.hl302_target_module_not_in_base import TargetModuleNotInBase
-from rules.shape.hl303_rank_config_tensor_mismatch import RankConfigTensorMismatch
-from rules.shape.hl304_malformed_safetensors import MalformedSafetensors
-from rules.shape.hl305_missing_adapter_files import MissingAdapterFiles
-from rules.vocab.hl101_embedding_vocab_mismatch import EmbeddingVocabMismatch
-from rules.vocab.hl102_tokenizer_exceeds_embeddings import TokenizerExceedsEmbeddings
-from rules.vocab.hl103_untrained_new_tokens import UntrainedNewTokens
-from rules.vocab.hl104_embed_head_rows_differ import EmbedHeadRowsDiffer
-from rules.vocab.hl105_resized_vocab_without_tokenizer import ResizedVocabWithoutTokenizer
-from rules.vocab.hl106_trainable_token_index_out_of_range import TrainableTokenIndexOutOfRange
+from hublint.rules.compat.hl601_requires_newer_peft import RequiresNewerPeft
+from hublint.rules.model import Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
+from hublint.rules.provenance.hl401_pickle_weights import PickleWeights
+from hublint.rules.provenance.hl402_base_model_not_hub_id import BaseModelNotHubId
+from hublint.rules.provenance.hl403_base_model_unavailable import BaseModelUnavailable
+from hublint.rules.provenance.hl404_card_base_model_disagrees import CardBaseModelDisagrees
+from hublint.rules.rank.hl201_rank_exceeds_layer_dim import RankExceedsLayerDim
+from hublint.rules.rank.hl202_oversized_adapter import OversizedAdapter
+from hublint.rules.rank.hl203_large_rank_without_rslora import LargeRankWithoutRslora
+from hublint.rules.rank.hl204_full_embeddings_inflate_checkpoint import FullEmbeddingsInflateCheckpoint
+from hublint.rules.serving.hl501_rank_exceeds_serving_limits import RankExceedsServingLimits
+from hublint.rules.serving.hl502_unservable_adapter_parts import UnservableAdapterParts
+from hublint.rules.shape.hl301_adapter_base_shape_mismatch import AdapterBaseShapeMismatch
+from hublint.rules.shape.hl302_target_module_not_in_base import TargetModuleNotInBase
+from hublint.rules.shape.hl303_rank_config_tensor_mismatch import RankConfigTensorMismatch
+from hublint.rules.shape.hl304_malformed_safetensors import MalformedSafetensors
+from hublint.rules.shape.hl305_missing_adapter_files import MissingAdapterFiles
+from hublint.rules.vocab.hl101_embedding_vocab_mismatch import EmbeddingVocabMismatch
+from hublint.rules.vocab.hl102_tokenizer_exceeds_embeddings import TokenizerExceedsEmbeddings
+from hublint.rules.vocab.hl103_untrained_new_tokens import UntrainedNewTokens
+from hublint.rules.vocab.hl104_embed_head_rows_differ import EmbedHeadRowsDiffer
+from hublint.rules.vocab.hl105_resized_vocab_without_tokenizer import ResizedVocabWithoutTokenizer
+from hublint.rules.vocab.hl106_trainable_token_index_out_of_range import TrainableTokenIndexOutOfRange
 
 ALL_RULES: tuple[type[Rule], ...] = (
     EmbeddingVocabMismatch,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from rules.snapshot import RepoSnapshot
+    from hublint.rules.snapshot import RepoSnapshot
 
 
 class Severity(str, enum.Enum):

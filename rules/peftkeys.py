@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rules.snapshot import (
+from hublint.rules.snapshot import (
     INPUT_EMBEDDING_NAMES,
     OUTPUT_EMBEDDING_NAMES,
     BaseModelFacts,

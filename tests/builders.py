@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rules.snapshot import (
+from hublint.rules.snapshot import (
     BaseModelFacts,
     RepoFile,
     RepoSnapshot,
@@ -220,7 +220,7 @@ def seed_adapter(r: int = 1024, rows: int = 33004) -> RepoSnapshot:
 
 def lint(snap: RepoSnapshot, *codes: str, options: Mapping[str, Mapping[str, Any]] | None = None) -> list[Any]:
     """The findings of the selected rules, run as `hublint check` runs them (rules that can't judge are skipped)."""
-    from bot.lint import LintConfig, run_rules, selected_rules
+    from hublint.lint import LintConfig, run_rules, selected_rules
 
     config = LintConfig(select=frozenset(codes), options=options or {})
     return run_rules(snap, selected_rules(config), config).findings

@@ -13,8 +13,8 @@ os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ.pop("HF_HUB_OFFLINE", None)
 
-from bot.emulator.samples import build_samples
-from bot.emulator.server import Emulator
+from hublint.emulator.samples import build_samples
+from hublint.emulator.server import Emulator
 
 
 @pytest.fixture

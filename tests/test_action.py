@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -25,12 +26,12 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.cli import main
-from bot.emulator import samples
-from bot.emulator.repos import lfs_pointer
-from bot.emulator.server import Emulator
-from bot.github import ACTIONS_BOT
-from bot.hub import HubClient
+from hublint.cli import main
+from hublint.emulator import samples
+from hublint.emulator.repos import lfs_pointer
+from hublint.emulator.server import Emulator
+from hublint.github import ACTIONS_BOT
+from hublint.hub import HubClient
 from tests.fake_github import FakeGitHub, Token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,8 +183,19 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Runner:
         "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
         "HF_HUB_DISABLE_XET": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
+        **_setup_python_site(),
     }
     return Runner(action_path, tmp_path_factory.mktemp("runner-temp"), env)
+
+
+def _setup_python_site() -> dict[str, str]:
+    """setup-python's interpreter is a plain one whose site-packages hold pip, setuptools and, offline, hublint's
+    dependencies. When the tests run in a virtualenv, this interpreter's packages live in the venv, and a
+    `--system-site-packages` venv made from it sees the *base* interpreter's site-packages instead (which may lack
+    them, or hold an old setuptools). PYTHONPATH stands the venv's site-packages in as the stand-in's own."""
+    if sys.prefix == sys.base_prefix:
+        return {}
+    return {"PYTHONPATH": os.pathsep.join(site.getsitepackages())}
 
 
 def checkout(tmp_path: Path, repo_id: str, *, lfs_oid: str | None = None) -> Path:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.emulator.faults import Faults
-from bot.emulator.samples import CLEAN_ADAPTER, PADDED_ADAPTER, SEED_ADAPTER, write_safetensors
-from bot.emulator.server import Emulator
-from bot.hub import HubClient, HubError, Retry
+from hublint.cli import main
+from hublint.emulator.faults import Faults
+from hublint.emulator.samples import CLEAN_ADAPTER, PADDED_ADAPTER, SEED_ADAPTER, write_safetensors
+from hublint.emulator.server import Emulator
+from hublint.hub import HubClient, HubError, Retry
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -219,7 +219,7 @@ def test_local_directory_lint_never_imports_torch(tmp_path):
     (directory / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8, "target_modules": []}))
     write_safetensors(directory / "adapter_model.safetensors", {"x.lora_A.weight": ("F32", [8, 4])})
     program = (
-        "import sys; from bot.cli import main; code = main(['check', sys.argv[1], '--endpoint', 'http://127.0.0.1:9']);"
+        "import sys; from hublint.cli import main; code = main(['check', sys.argv[1], '--endpoint', 'http://127.0.0.1:9']);"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'; sys.exit(code)"
     )
     run = subprocess.run([sys.executable, "-c", program, str(directory)], capture_output=True, text=True)
@@ -229,7 +229,7 @@ def test_local_directory_lint_never_imports_torch(tmp_path):
 
 def test_server_that_ignores_range_never_makes_us_read_the_file(tmp_path, capsys, monkeypatch):
     """A misbehaving mirror answering 200 with the whole 2.7 GB file: we stop after the first read's bytes."""
-    from bot.emulator.samples import build_samples
+    from hublint.emulator.samples import build_samples
 
     root = tmp_path / "hub"
     build_samples(root)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, FileConfig, load_config, merge, parse_config
-from bot.lint import LintConfig, selected_rules
-from rules.model import Severity
-from rules.vocab.hl101_embedding_vocab_mismatch import EmbeddingVocabMismatch
+from hublint.config import ConfigError, FileConfig, load_config, merge, parse_config
+from hublint.lint import LintConfig, selected_rules
+from hublint.rules.model import Severity
+from hublint.rules.vocab.hl101_embedding_vocab_mismatch import EmbeddingVocabMismatch
 
 
 def write(path: Path, text: str) -> Path:

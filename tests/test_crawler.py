@@ -20,16 +20,16 @@ import httpx2
 import pytest
 from huggingface_hub import HfApi
 
-import rules.vocab.hl101_embedding_vocab_mismatch
+import hublint.rules.vocab.hl101_embedding_vocab_mismatch
 from benchmarks.bench_crawl import BASES, write_hub, write_variant
-from bot.check import Checker
-from bot.cli import main
-from bot.crawler import BotStep, Crawler, CrawlOptions, CrawlSummary, crawl_clients, parse_time
-from bot.discussions import BotOptions, DiscussionBot
-from bot.emulator.server import Emulator, Faults
-from bot.hub import CrawlClients, HubClient, Retry
-from bot.lint import LintConfig
-from bot.store import Store
+from hublint.check import Checker
+from hublint.cli import main
+from hublint.crawler import BotStep, Crawler, CrawlOptions, CrawlSummary, crawl_clients, parse_time
+from hublint.discussions import BotOptions, DiscussionBot
+from hublint.emulator.server import Emulator, Faults
+from hublint.hub import CrawlClients, HubClient, Retry
+from hublint.lint import LintConfig
+from hublint.store import Store
 from tests.test_store import postgres_database
 
 ADAPTERS = 24
@@ -367,14 +367,14 @@ def test_a_rule_that_crashes_on_one_repo_is_recorded_and_the_crawl_goes_on(
 ) -> None:
     root, ids = hub
     victim = ids[KIND_GROWN]
-    original = rules.vocab.hl101_embedding_vocab_mismatch.EmbeddingVocabMismatch.check
+    original = hublint.rules.vocab.hl101_embedding_vocab_mismatch.EmbeddingVocabMismatch.check
 
     def flaky(self, snapshot):  # a stand-in for a rule bug triggered by one repo's odd content
         if snapshot.target.startswith(victim):
             raise ZeroDivisionError("boom")
         return original(self, snapshot)
 
-    monkeypatch.setattr(rules.vocab.hl101_embedding_vocab_mismatch.EmbeddingVocabMismatch, "check", flaky)
+    monkeypatch.setattr(hublint.rules.vocab.hl101_embedding_vocab_mismatch.EmbeddingVocabMismatch, "check", flaky)
     with Emulator(root, page_size=PAGE_SIZE) as emulator:
         summary = crawl(emulator.url, db)
     assert (summary.linted, summary.failed) == (ADAPTERS - 1, 1)

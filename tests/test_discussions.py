@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi
 
-from bot import __version__
-from bot.check import Checker
-from bot.cli import main
-from bot.discussions import (
+from hublint import __version__
+from hublint.check import Checker
+from hublint.cli import main
+from hublint.discussions import (
     Action,
     BotOptions,
     DiscussionBot,
@@ -33,7 +33,7 @@ from bot.discussions import (
     title,
     update_body,
 )
-from bot.emulator.samples import (
+from hublint.emulator.samples import (
     CLEAN_ADAPTER,
     PADDED_ADAPTER,
     SEED_ADAPTER,
@@ -41,11 +41,11 @@ from bot.emulator.samples import (
     write_safetensors,
     write_tokenizer_files,
 )
-from bot.emulator.server import Emulator, Faults
-from bot.hub import Discussion, DiscussionMessage, HubClient, HubDiscussions, HubError, Retry
-from bot.lint import LintConfig
-from bot.local import LocalRepo
-from rules.model import Category, Finding, Severity
+from hublint.emulator.server import Emulator, Faults
+from hublint.hub import Discussion, DiscussionMessage, HubClient, HubDiscussions, HubError, Retry
+from hublint.lint import LintConfig
+from hublint.local import LocalRepo
+from hublint.rules.model import Category, Finding, Severity
 
 BOT, OWNER = "hublint-bot", "owner-name"
 GOLDEN = Path(__file__).parent / "golden" / "discussion_seed.md"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.emulator.server import Emulator
+from hublint.cli import main
+from hublint.emulator.server import Emulator
 from tests import peft_factory as pf
 
 pytestmark = pytest.mark.peft

@@ -22,7 +22,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import get_session, parse_ratelimit_headers
 
-from bot.emulator.samples import (
+from hublint.emulator.samples import (
     BASE_7B,
     CLEAN_ADAPTER,
     PADDED_ADAPTER,
@@ -31,7 +31,7 @@ from bot.emulator.samples import (
     build_samples,
     write_safetensors,
 )
-from bot.emulator.server import Emulator, Faults
+from hublint.emulator.server import Emulator, Faults
 
 LLAMA2_7B_PARAMETERS = 6_738_415_616
 
@@ -525,7 +525,7 @@ def test_sample_adapter_config_has_the_keys_installed_peft_writes(tmp_path: Path
 def test_command_line_serves_a_directory(hub_root: Path) -> None:
     repo_root = Path(__file__).resolve().parents[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.emulator", "--root", str(hub_root), "--port", "0", "--token", "hf_x=xavier"],
+        [sys.executable, "-m", "hublint.emulator", "--root", str(hub_root), "--port", "0", "--token", "hf_x=xavier"],
         cwd=repo_root,
         env={**os.environ, "PYTHONPATH": str(repo_root)},
         stdout=subprocess.PIPE,
@@ -541,13 +541,13 @@ def test_command_line_serves_a_directory(hub_root: Path) -> None:
 
 
 def test_hublint_emulator_command_serves_a_directory(tmp_path: Path) -> None:
-    """`python -m bot.emulator` (= `hublint emulator`) prints its URL and serves the sample repos over HTTP."""
+    """`python -m hublint.emulator` (= `hublint emulator`) prints its URL and serves the sample repos over HTTP."""
     import json
     import subprocess
     import sys
     import urllib.request
 
-    command = [sys.executable, "-m", "bot.emulator", "--root", str(tmp_path / "hub"), "--samples"]
+    command = [sys.executable, "-m", "hublint.emulator", "--root", str(tmp_path / "hub"), "--samples"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         url = process.stdout.readline().strip()

@@ -11,12 +11,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-import rules
-from bot import templates
-from bot.lint import LintConfig, LintResult, run_rules, selected_rules
-from bot.loading import loading_code
-from bot.render import github, markdown, sarif
-from rules.model import Severity
+from hublint import prose, rules
+from hublint.lint import LintConfig, LintResult, run_rules, selected_rules
+from hublint.loading import loading_code
+from hublint.render import github, markdown, sarif
+from hublint.rules.model import Severity
 from tests import builders as b
 
 VERSION = "0.1.0"
@@ -131,9 +130,9 @@ def test_sarif_rule_metadata(validator: jsonschema.Draft7Validator) -> None:
     levels = {"error": "error", "warning": "warning", "info": "note"}
     for rule_class, rule in zip(rules.ALL_RULES, log["runs"][0]["tool"]["driver"]["rules"], strict=True):
         assert rule["id"] == rule_class.code and rule["name"] == rule_class.name
-        assert rule["shortDescription"]["text"] == templates.rule_summary(rule_class.code)
-        assert rule["help"]["markdown"] == templates.rule_doc(rule_class.code)
-        assert rule["helpUri"] == templates.rule_url(rule_class.code)
+        assert rule["shortDescription"]["text"] == prose.rule_summary(rule_class.code)
+        assert rule["help"]["markdown"] == prose.rule_doc(rule_class.code)
+        assert rule["helpUri"] == prose.rule_url(rule_class.code)
         assert rule["defaultConfiguration"]["level"] == levels[rule_class.severity.value]
         assert rule["properties"]["category"] == rule_class.category.value
     hl101 = log["runs"][0]["tool"]["driver"]["rules"][0]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.github import ACTIONS_BOT, GitHubError, Outcome, PullRequest, Retry, upsert_comment
+from hublint.github import ACTIONS_BOT, GitHubError, Outcome, PullRequest, Retry, upsert_comment
 from tests.fake_github import FakeGitHub, Token
 
 REPO = "owner/model"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import rules
-from bot.cli import main
-from bot.emulator.samples import CLEAN_ADAPTER, LORA_CONFIG_DEFAULTS
-from bot.render import FORMATS
-from rules.configfields import field_problems
+from hublint import rules
+from hublint.cli import main
+from hublint.emulator.samples import CLEAN_ADAPTER, LORA_CONFIG_DEFAULTS
+from hublint.render import FORMATS
+from hublint.rules.configfields import field_problems
 from tests.builders import base_facts, lora_config, lora_tensors, snapshot
 
 NOWHERE = "http://127.0.0.1:9"  # nothing listens: base facts are unavailable, as on a plane
@@ -219,7 +219,7 @@ def test_tiny_safetensors_on_the_hub_is_hl304_not_an_http_error(emulator, capsys
 def test_token_goes_to_the_endpoint_only_and_error_pages_are_read_capped():
     import httpx2
 
-    from bot.hub import ERROR_BODY_LIMIT, HubClient, Retry
+    from hublint.hub import ERROR_BODY_LIMIT, HubClient, Retry
 
     seen: list[tuple[str, str | None]] = []
     served: list[int] = []

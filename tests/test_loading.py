@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ast
 
-from bot.loading import loading_code
-from rules.model import LoadRecipe
+from hublint.loading import loading_code
+from hublint.rules.model import LoadRecipe
 
 
 def assignments(code: str) -> dict[str, object]:

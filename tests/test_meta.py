@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import rules
-from bot import templates
-from bot.lint import LintConfig, run_rules, selected_rules
+from hublint import prose, rules
+from hublint.lint import LintConfig, run_rules, selected_rules
 from tests.rules.cases import CASES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +26,8 @@ FORBIDDEN_IN_RULES = {
     "sqlalchemy",
     "github3",
     "rich",
-    "bot",
 }
+ALLOWED_HUBLINT_IN_RULES = "hublint.rules"
 DOC_SECTIONS = ("## What it checks", "## Why it matters", "## Example", "## How to fix", "## References")
 ALL_CODES = [r.code for r in rules.ALL_RULES]
 
@@ -50,12 +49,12 @@ def test_rule_file_is_named_by_its_code(rule):
 
 @pytest.mark.parametrize("code", ALL_CODES)
 def test_every_rule_has_documentation_with_every_section(code):
-    doc = templates.rule_doc(code)
+    doc = prose.rule_doc(code)
     rule = rules.get(code)
     assert doc.startswith(f"# {code} {rule.name}\n")
     for section in DOC_SECTIONS:
         assert section in doc, f"{code} docs lack {section}"
-    assert len(templates.rule_summary(code)) > 30
+    assert len(prose.rule_summary(code)) > 30
 
 
 @pytest.mark.parametrize("code", ALL_CODES)
@@ -81,16 +80,23 @@ def _imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
+            found |= {_root(alias.name) for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
+            found.add(_root(node.module))
     return found
+
+
+def _root(module: str) -> str:
+    """The top-level package, except that hublint's own modules are told apart from its pure rules."""
+    if module == "hublint" or module.startswith("hublint."):
+        return ALLOWED_HUBLINT_IN_RULES if module.startswith(ALLOWED_HUBLINT_IN_RULES) else "hublint"
+    return module.split(".")[0]
 
 
 def test_rules_package_is_pure():
     offenders = {}
     for path in Path(rules.__file__).parent.rglob("*.py"):
-        bad = _imports(path) & FORBIDDEN_IN_RULES
+        bad = _imports(path) & (FORBIDDEN_IN_RULES | {"hublint"})
         source = path.read_text(encoding="utf-8")
         if bad or re.search(r"^\s*print\(|\bopen\(", source, re.MULTILINE):
             offenders[str(path.relative_to(ROOT))] = sorted(bad) or ["print/open"]
@@ -105,3 +111,15 @@ def test_only_bot_hub_imports_huggingface_hub():
         if "huggingface_hub" in _imports(p) and "emulator" not in p.parts
     )
     assert importers == ["bot/hub.py"]
+
+
+def test_everything_imports_through_the_one_hublint_namespace():
+    """`bot`, `rules` and `templates` are folders of the checkout, not import packages: a stray `import rules` would
+    load a second copy from the checkout (and fail in an installed hublint)."""
+    offenders = sorted(
+        str(p.relative_to(ROOT))
+        for folder in ("bot", "rules", "templates", "tests", "benchmarks")
+        for p in (ROOT / folder).rglob("*.py")
+        if _imports(p) & {"bot", "rules", "templates"}
+    )
+    assert offenders == []

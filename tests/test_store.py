@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.store import (
+from hublint.store import (
     SCHEMA_VERSION,
     Claim,
     DiscussionRecord,

@@ -8,12 +8,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import rules
-from bot import __version__, templates
-from bot.config import FAIL_ON, ConfigError, FileConfig, load_config, merge, parse_config
-from bot.lint import LintResult
-from bot.render import FORMATS, render
-from rules.model import Severity
+from hublint import __version__, prose, rules
+from hublint.config import FAIL_ON, ConfigError, FileConfig, load_config, merge, parse_config
+from hublint.lint import LintResult
+from hublint.render import FORMATS, render
+from hublint.rules.model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -87,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     # Imported here: these modules build on this one (and each imports its heavy parts only when it runs).
-    from bot.cli import action, crawl, discuss, emulator
+    from hublint.cli import action, crawl, discuss, emulator
 
     for module in (discuss, crawl, action, emulator):
         module.add_parser(commands)
@@ -113,9 +112,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def lint_targets(args: argparse.Namespace) -> tuple[list[LintResult], str]:
     """Lint `args.targets` with the options `check` and `action` share: the results and the fail-on level."""
-    from bot.check import Checker, TargetError, default_cache_dir, parse_target
-    from bot.hub import HubClient
-    from bot.mirror import HubMirror
+    from hublint.check import Checker, TargetError, default_cache_dir, parse_target
+    from hublint.hub import HubClient
+    from hublint.mirror import HubMirror
 
     try:
         targets = [parse_target(t, args.revision) for t in args.targets]
@@ -174,7 +173,7 @@ def _rule(args: argparse.Namespace) -> int:
         rule = rules.get(args.rule)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    doc = templates.rule_doc(rule.code)
+    doc = prose.rule_doc(rule.code)
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown
@@ -186,7 +185,7 @@ def _rule(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from hublint.demo import run_demo
 
     return EXIT_OK if run_demo(args.keep, emit=_emit) else EXIT_ERROR
 

@@ -18,16 +18,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot import __version__, templates
-from bot.config import FAIL_ON
-from bot.lint import LintResult
-from bot.render import render
-from bot.render.github import escape_data, escape_property
-from bot.render.markdown import code_span, escape
-from rules.model import Severity
+from hublint import __version__, prose
+from hublint.config import FAIL_ON
+from hublint.lint import LintResult
+from hublint.render import render
+from hublint.render.github import escape_data, escape_property
+from hublint.render.markdown import code_span, escape
+from hublint.rules.model import Severity
 
 if TYPE_CHECKING:  # bot.github imports github3.py, which only a pull request comment needs
-    from bot.github import PullRequest
+    from hublint.github import PullRequest
 
 MARKER = "<!-- hublint:pr-comment {key} -->"
 PULL_REQUEST_EVENTS = frozenset({"pull_request", "pull_request_target"})
@@ -59,7 +59,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.cli import EXIT_ERROR, UsageError, _exit_code, lint_targets
+    from hublint.cli import EXIT_ERROR, UsageError, _exit_code, lint_targets
 
     if not args.targets:
         raise UsageError("--path names no directory")
@@ -117,7 +117,7 @@ def _command(level: str, message: str, *, title: str = "hublint") -> None:
 def _report(results: list[LintResult], marker: str = "") -> str:
     """The Markdown report (bot/render/markdown.py) and the targets that could not be linted."""
     linted = [r for r in results if not r.error]
-    return templates.render(
+    return prose.render(
         "pr_comment.md.j2",
         version=__version__,
         marker=marker,
@@ -135,7 +135,7 @@ def _fit(text: str, limit: int, where: str) -> str:
 
 
 def _comment(results: list[LintResult], targets: Sequence[str], env: Mapping[str, str]) -> str:
-    from bot.github import PUBLIC_API, GitHubError, Outcome, upsert_comment
+    from hublint.github import PUBLIC_API, GitHubError, Outcome, upsert_comment
 
     pr = _pull_request(env)
     if pr is None:
@@ -168,7 +168,7 @@ def _comment(results: list[LintResult], targets: Sequence[str], env: Mapping[str
 
 
 def _pull_request(env: Mapping[str, str]) -> PullRequest | None:
-    from bot.github import PullRequest
+    from hublint.github import PullRequest
 
     if env.get("GITHUB_EVENT_NAME") not in PULL_REQUEST_EVENTS or not env.get("GITHUB_REPOSITORY"):
         return None

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
-from bot.cli import EXIT_OK, UsageError, _fail, _hub_arguments
+from hublint.cli import EXIT_OK, UsageError, _fail, _hub_arguments
 
 if TYPE_CHECKING:
-    from bot.crawler import CrawlSummary, DiscussionStep
+    from hublint.crawler import CrawlSummary, DiscussionStep
 
 DISCUSSION_MODES = ("off", "dry-run", "post")
 
@@ -51,10 +51,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import sqlalchemy.exc
 
-    from bot.config import FileConfig, merge
-    from bot.crawler import Crawler, CrawlOptions, crawl_clients, parse_time
-    from bot.hub import HubError
-    from bot.store import Store, StoreError, database_url
+    from hublint.config import FileConfig, merge
+    from hublint.crawler import Crawler, CrawlOptions, crawl_clients, parse_time
+    from hublint.hub import HubError
+    from hublint.store import Store, StoreError, database_url
 
     try:
         since = parse_time(args.since) if args.since else None
@@ -86,11 +86,11 @@ def _discussion_step(args: argparse.Namespace, stack: ExitStack) -> DiscussionSt
     """The discussion bot (bot/discussions.py) with its own client: the token that posts, if any."""
     if args.discussions == "off":
         return None
-    from bot.check import Checker, default_cache_dir
-    from bot.crawler import BotStep
-    from bot.discussions import BotOptions, DiscussionBot
-    from bot.hub import HubClient
-    from bot.lint import LintConfig
+    from hublint.check import Checker, default_cache_dir
+    from hublint.crawler import BotStep
+    from hublint.discussions import BotOptions, DiscussionBot
+    from hublint.hub import HubClient
+    from hublint.lint import LintConfig
 
     try:
         client = stack.enter_context(HubClient(args.endpoint, args.token))

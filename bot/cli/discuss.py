@@ -12,11 +12,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.cli import EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments
-from rules.model import Severity
+from hublint.cli import EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments
+from hublint.rules.model import Severity
 
 if TYPE_CHECKING:  # bot.discussions imports huggingface_hub: only `discuss` itself pays for it, not every command
-    from bot.discussions import Report
+    from hublint.discussions import Report
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,10 +40,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.check import Checker, default_cache_dir
-    from bot.discussions import Action, BotOptions, DiscussionBot
-    from bot.hub import HubClient
-    from bot.lint import LintConfig
+    from hublint.check import Checker, default_cache_dir
+    from hublint.discussions import Action, BotOptions, DiscussionBot
+    from hublint.hub import HubClient
+    from hublint.lint import LintConfig
 
     repo_ids = [_repo_id(text) for text in args.targets]
     options = BotOptions(
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _repo_id(text: str) -> str:
-    from bot.check import TargetError, parse_target
+    from hublint.check import TargetError, parse_target
 
     try:
         target = parse_target(text)
@@ -83,7 +83,7 @@ def _repo_id(text: str) -> str:
 
 
 def _show(report: Report) -> None:
-    from bot.discussions import Action
+    from hublint.discussions import Action
 
     if report.action is Action.ERROR:
         print(f"hublint: {report.repo_id}: {_reason(report)}", file=sys.stderr)
@@ -97,7 +97,7 @@ def _show(report: Report) -> None:
 
 
 def _headline(report: Report) -> str:
-    from bot.discussions import Action
+    from hublint.discussions import Action
 
     if report.action is Action.OPEN:
         return f"opened discussion #{report.discussion}: {report.url}" if report.posted else "would open a discussion"
@@ -115,7 +115,7 @@ def _reason(report: Report) -> str:
 
 
 def _summary(reports: Sequence[Report], *, posted: bool) -> str:
-    from bot.discussions import Action
+    from hublint.discussions import Action
 
     counts = Counter(r.action for r in reports)
     opened, commented = ("opened", "commented") if posted else ("to open", "to comment")

@@ -22,8 +22,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.emulator.samples import build_samples
-    from bot.emulator.server import Emulator, Faults
+    from hublint.emulator.samples import build_samples
+    from hublint.emulator.server import Emulator, Faults
 
     tokens = dict(pair.split("=", 1) for pair in args.token if "=" in pair)
     rate_limit = (int(args.rate_limit[0]), args.rate_limit[1]) if args.rate_limit else None

@@ -1,7 +1,7 @@
-"""`python -m bot.emulator --root DIR ...`: the same as `hublint emulator --root DIR ...`."""
+"""`python -m hublint.emulator --root DIR ...`: the same as `hublint emulator --root DIR ...`."""
 
 import sys
 
-from bot.cli import main
+from hublint.cli import main
 
 sys.exit(main(["emulator", *sys.argv[1:]]))

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.emulator.repos import isoformat_utc
+from hublint.emulator.repos import isoformat_utc
 
 PAGE_SIZE = 50
 OPEN_STATUSES = ("open", "draft")

@@ -25,10 +25,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from bot.emulator import discussions
-from bot.emulator.discussions import DiscussionStore
-from bot.emulator.faults import FaultInjector, Faults
-from bot.emulator.repos import Repo, RepoFile, RepoStore, TreeEntry
+from hublint.emulator import discussions
+from hublint.emulator.discussions import DiscussionStore
+from hublint.emulator.faults import FaultInjector, Faults
+from hublint.emulator.repos import Repo, RepoFile, RepoStore, TreeEntry
 
 __all__ = ["Emulator", "Faults"]
 

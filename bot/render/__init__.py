@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from bot.lint import LintResult
+from hublint.lint import LintResult
 
 # Format -> module under bot/render, imported on demand: `hublint check` pays only for the format it prints.
 _MODULES = {"text": "text", "json": "jsondoc", "sarif": "sarif", "github": "github", "markdown": "markdown"}
@@ -14,7 +14,7 @@ FORMATS = tuple(_MODULES)
 def render(results: list[LintResult], fmt: str, *, version: str, color: bool = False) -> str:
     if fmt not in _MODULES:
         raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    module = importlib.import_module(f"bot.render.{_MODULES[fmt]}")
+    module = importlib.import_module(f"hublint.render.{_MODULES[fmt]}")
     if fmt == "text":
         return module.render(results, version=version, color=color)
     return module.render(results, version=version)

@@ -11,8 +11,8 @@ import posixpath
 from collections import Counter
 from pathlib import Path
 
-from bot.lint import LintResult
-from rules.model import Finding, Severity
+from hublint.lint import LintResult
+from hublint.rules.model import Finding, Severity
 
 ANCHOR = "adapter_config.json"  # where findings about the repo as a whole point
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.lint import LintResult
-from bot.loading import loading_code
-from rules.model import Finding
+from hublint.lint import LintResult
+from hublint.loading import loading_code
+from hublint.rules.model import Finding
 
 
 def render(results: list[LintResult], *, version: str) -> str:

@@ -11,9 +11,9 @@ import html
 import re
 from dataclasses import dataclass
 
-from bot import templates
-from bot.lint import LintResult
-from rules.model import Finding, Severity
+from hublint import prose
+from hublint.lint import LintResult
+from hublint.rules.model import Finding, Severity
 
 _SEVERITY = {
     Severity.ERROR: ":x: error",
@@ -30,7 +30,7 @@ _AUTOLINKS = re.compile(r"(@|#|:(?=//)|(?i:www)(?=\.))")
 
 
 def render(results: list[LintResult], *, version: str) -> str:
-    return templates.render(
+    return prose.render(
         "report.md.j2",
         version=version,
         summary=_summary(results),
@@ -72,7 +72,7 @@ def fix_code(finding: Finding) -> str | None:
     """The runnable loading program of a finding's fix, when its rule knows one."""
     if finding.fix is None or finding.fix.recipe is None:
         return None
-    from bot.loading import loading_code  # imported late: templates are only needed when a fix has code
+    from hublint.loading import loading_code  # imported late: templates are only needed when a fix has code
 
     return loading_code(finding.fix.recipe)
 
@@ -115,7 +115,7 @@ def _target_view(result: LintResult) -> _TargetView:
 def _row(finding: Finding) -> _Row:
     return _Row(
         severity=_SEVERITY[finding.severity],
-        rule=f"[{finding.rule}]({templates.rule_url(finding.rule)}) {finding.name}",
+        rule=f"[{finding.rule}]({prose.rule_url(finding.rule)}) {finding.name}",
         message=escape(finding.message, table=True),
         file=code_span(finding.file, table=True) if finding.file else "",
     )

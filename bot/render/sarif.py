@@ -16,12 +16,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-import rules
-from bot import templates
-from bot.lint import LintResult
-from bot.render.github import ANCHOR, local_path
-from bot.render.markdown import code_block, escape, fix_code
-from rules.model import Finding, Rule, Severity
+from hublint import prose, rules
+from hublint.lint import LintResult
+from hublint.render.github import ANCHOR, local_path
+from hublint.render.markdown import code_block, escape, fix_code
+from hublint.rules.model import Finding, Rule, Severity
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/hublint/hublint"
@@ -54,15 +53,15 @@ def render(results: list[LintResult], *, version: str) -> str:
 
 
 def _descriptor(rule: type[Rule]) -> dict[str, Any]:
-    doc = templates.rule_doc(rule.code)
-    summary = templates.rule_summary(rule.code)
+    doc = prose.rule_doc(rule.code)
+    summary = prose.rule_summary(rule.code)
     return {
         "id": rule.code,
         "name": rule.name,
         "shortDescription": {"text": _clip(summary)},
         "fullDescription": {"text": _clip(_section(doc, "What it checks") or summary)},
         "help": {"text": doc, "markdown": doc},
-        "helpUri": templates.rule_url(rule.code),
+        "helpUri": prose.rule_url(rule.code),
         "defaultConfiguration": {"level": LEVEL[rule.severity]},
         "properties": {"category": rule.category.value, "tags": ["hublint", rule.category.value]},
     }

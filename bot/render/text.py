@@ -9,9 +9,9 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.text import Text
 
-from bot.lint import LintResult
-from bot.loading import loading_code
-from rules.model import Finding, Severity
+from hublint.lint import LintResult
+from hublint.loading import loading_code
+from hublint.rules.model import Finding, Severity
 
 # Repo strings (tensor names, token strings, base ids, paths) reach these lines. A raw newline would start a new
 # line that CI runners read as a command (`::error::`, `::stop-commands::`), and ESC/OSC sequences would drive the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from rules.compat.versions import (
+from hublint.rules.compat.versions import (
     FORWARD_COMPATIBLE,
     Requirement,
     Version,
@@ -13,8 +13,8 @@ from rules.compat.versions import (
     parse_version,
     requirements,
 )
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 STRICT = format_version(FORWARD_COMPATIBLE)
 # How a PEFT older than the requirement fails (research/peft.md section 3).

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 # huggingface_hub's repo-id rule: `name` or `owner/name`, word characters, `-` and `.`; no `--`, no `..`.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.snapshot import ADAPTER_CONFIG, BaseModelFacts, RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.snapshot import ADAPTER_CONFIG, BaseModelFacts, RepoSnapshot
 
 
 class BaseModelUnavailable(Rule):

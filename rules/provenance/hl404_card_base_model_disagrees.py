@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.snapshot import RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.snapshot import RepoSnapshot
 
 
 class CardBaseModelDisagrees(Rule):

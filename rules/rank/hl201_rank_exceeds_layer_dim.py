@@ -6,10 +6,10 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.rank.ranks import LORA, LoraFactor, configured_rank, lora_factors, peft_type
-from rules.shape.layers import BaseLayers, is_quantized
-from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.rank.ranks import LORA, LoraFactor, configured_rank, lora_factors, peft_type
+from hublint.rules.shape.layers import BaseLayers, is_quantized
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.peftkeys import LORA_KINDS, adapter_keys
-from rules.shape.layers import is_quantized
-from rules.snapshot import RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peftkeys import LORA_KINDS, adapter_keys
+from hublint.rules.shape.layers import is_quantized
+from hublint.rules.snapshot import RepoSnapshot
 
 
 class OversizedAdapter(Rule):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.rank.ranks import LORA, max_configured_rank, peft_type, scaling
-from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.rank.ranks import LORA, max_configured_rank, peft_type, scaling
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 
 class LargeRankWithoutRslora(Rule):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.peftkeys import VocabTensor, trainable_token_indices, vocab_tensors
-from rules.snapshot import RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peftkeys import VocabTensor, trainable_token_indices, vocab_tensors
+from hublint.rules.snapshot import RepoSnapshot
 
 
 class FullEmbeddingsInflateCheckpoint(Rule):

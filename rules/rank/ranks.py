@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rules.peftkeys import LORA_KINDS, AdapterKey, adapter_keys, pattern_match
-from rules.snapshot import RepoSnapshot, TensorHeader
+from hublint.rules.peftkeys import LORA_KINDS, AdapterKey, adapter_keys, pattern_match
+from hublint.rules.snapshot import RepoSnapshot, TensorHeader
 
 LORA = "LORA"
 ADALORA = "ADALORA"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.rank.ranks import LORA, max_configured_rank, peft_type
-from rules.serving.servers import SGLANG, VLLM, VLLM_DEFAULT_MAX_LORA_RANK, VLLM_MAX_LORA_RANKS
-from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.rank.ranks import LORA, max_configured_rank, peft_type
+from hublint.rules.serving.servers import SGLANG, VLLM, VLLM_DEFAULT_MAX_LORA_RANK, VLLM_MAX_LORA_RANKS
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 
 class RankExceedsServingLimits(Rule):

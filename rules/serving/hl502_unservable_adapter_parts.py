@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.peftkeys import adapter_keys, trainable_token_indices, vocab_tensors
-from rules.rank.ranks import LORA, peft_type
-from rules.serving.servers import (
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peftkeys import adapter_keys, trainable_token_indices, vocab_tensors
+from hublint.rules.rank.ranks import LORA, peft_type
+from hublint.rules.serving.servers import (
     EFFECTS,
     PART_LABELS,
     SERVERS,
@@ -16,7 +16,7 @@ from rules.serving.servers import (
     VLLM_FULL_MODULES,
     VLLM_INIT_METHODS,
 )
-from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 _EFFECT_ORDER = ("refuses", "ignores", "mis-scales")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.peftkeys import embedding_role
-from rules.rank.ranks import LoraFactor, lora_factors
-from rules.shape.layers import BaseLayers, is_quantized
-from rules.snapshot import RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peftkeys import embedding_role
+from hublint.rules.rank.ranks import LoraFactor, lora_factors
+from hublint.rules.shape.layers import BaseLayers, is_quantized
+from hublint.rules.snapshot import RepoSnapshot
 
 _EXAMPLES = 5
 

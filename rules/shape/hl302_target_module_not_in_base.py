@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.peftkeys import PREFIX, adapter_keys
-from rules.rank.ranks import peft_type
-from rules.shape.layers import UNPREFIXED_TYPES, BaseLayers, owner_module
-from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peftkeys import PREFIX, adapter_keys
+from hublint.rules.rank.ranks import peft_type
+from hublint.rules.shape.layers import UNPREFIXED_TYPES, BaseLayers, owner_module
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 # Shared tuner tensors such as VeRA's `base_model.vera_A` sit directly under `base_model.`.
 _TUNER_PREFIX = "base_model."

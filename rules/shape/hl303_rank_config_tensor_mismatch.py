@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.rank.ranks import LoraFactor, configured_rank, lora_factors
-from rules.snapshot import RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.rank.ranks import LoraFactor, configured_rank, lora_factors
+from hublint.rules.snapshot import RepoSnapshot
 
 _EXAMPLES = 5
 

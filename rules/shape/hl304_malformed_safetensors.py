@@ -6,8 +6,8 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.snapshot import DTYPE_BITS, RepoSnapshot, TensorHeader, WeightsFile
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.snapshot import DTYPE_BITS, RepoSnapshot, TensorHeader, WeightsFile
 
 # safetensors 0.8 also knows these dtypes (its "unknown variant" error lists them).
 KNOWN_DTYPE_BITS: Mapping[str, int] = {**DTYPE_BITS, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "C64": 64}

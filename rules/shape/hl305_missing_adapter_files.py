@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rules.configfields import field_problems
-from rules.model import Category, Finding, Fix, Rule, Severity
-from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.rules.configfields import field_problems
+from hublint.rules.model import Category, Finding, Fix, Rule, Severity
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 # The only files PeftModel.from_pretrained reads (peft utils/save_and_load.py::load_peft_weights).
 WEIGHTS_NAMES = ("adapter_model.safetensors", "adapter_model.bin")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.peftkeys import AdapterKey
-from rules.snapshot import BaseModelFacts
+from hublint.rules.peftkeys import AdapterKey
+from hublint.rules.snapshot import BaseModelFacts
 
 _WRAPPERS = frozenset({"model", "transformer", "language_model", "text_model", "base_model"})
 _BASE_LAYER = ".base_layer"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.model import AUTO_CLASS_BY_TASK, Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
-from rules.peftkeys import VocabTensor, trainable_token_indices, vocab_tensors
-from rules.snapshot import RepoSnapshot
+from hublint.rules.model import AUTO_CLASS_BY_TASK, Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
+from hublint.rules.peftkeys import VocabTensor, trainable_token_indices, vocab_tensors
+from hublint.rules.snapshot import RepoSnapshot
 
 
 class EmbeddingVocabMismatch(Rule):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.peftkeys import trainable_token_indices, vocab_tensors
-from rules.snapshot import RepoSnapshot
-from rules.vocab.hl102_tokenizer_exceeds_embeddings import _tokenizer_file
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peftkeys import trainable_token_indices, vocab_tensors
+from hublint.rules.snapshot import RepoSnapshot
+from hublint.rules.vocab.hl102_tokenizer_exceeds_embeddings import _tokenizer_file
 
 
 class UntrainedNewTokens(Rule):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.model import Category, Finding, Fix, Need, Rule, Severity
-from rules.peftkeys import vocab_tensors
-from rules.snapshot import RepoSnapshot
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peftkeys import vocab_tensors
+from hublint.rules.snapshot import RepoSnapshot
 
 
 class ResizedVocabWithoutTokenizer(Rule):

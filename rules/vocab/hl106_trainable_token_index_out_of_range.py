@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.model import Category, Finding, Need, Rule, Severity
-from rules.peftkeys import adapter_keys, trainable_token_indices, vocab_tensors
-from rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.rules.model import Category, Finding, Need, Rule, Severity
+from hublint.rules.peftkeys import adapter_keys, trainable_token_indices, vocab_tensors
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 
 class TrainableTokenIndexOutOfRange(Rule):

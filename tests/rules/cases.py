@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rules.snapshot import RepoSnapshot
+from hublint.rules.snapshot import RepoSnapshot
 from tests.builders import PREFIX, added_tokens, lora_config, lora_tensors, snapshot, tokenizer
 
 Case = tuple[Callable[[], RepoSnapshot], Callable[[], RepoSnapshot]]

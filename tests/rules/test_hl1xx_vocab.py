@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.lint import LintConfig, run_rules, selected_rules
-from rules.model import Finding
-from rules.snapshot import RepoSnapshot
+from hublint.lint import LintConfig, run_rules, selected_rules
+from hublint.rules.model import Finding
+from hublint.rules.snapshot import RepoSnapshot
 from tests import builders
 from tests.builders import (
     PREFIX,

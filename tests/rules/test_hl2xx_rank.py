@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules.snapshot import RepoSnapshot
+from hublint.rules.snapshot import RepoSnapshot
 from tests.builders import (
     PREFIX,
     base_facts,

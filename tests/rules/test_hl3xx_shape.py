@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from rules.snapshot import BaseModelFacts, RepoSnapshot, TensorHeader, WeightsFile
+from hublint.rules.snapshot import BaseModelFacts, RepoSnapshot, TensorHeader, WeightsFile
 from tests.builders import PREFIX, base_facts, lint, lora_config, lora_tensors, snapshot, weights_file
 
 # GPT-2 as its Hub checkpoint stores it: no `transformer.` prefix, Conv1D weights as (in, out).

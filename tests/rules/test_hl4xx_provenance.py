@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import rules
-from bot.lint import LintConfig, run_rules, selected_rules
-from rules.model import Need
-from rules.snapshot import RepoSnapshot
+from hublint import rules
+from hublint.lint import LintConfig, run_rules, selected_rules
+from hublint.rules.model import Need
+from hublint.rules.snapshot import RepoSnapshot
 from tests.builders import base_facts, lint, lora_config, snapshot
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

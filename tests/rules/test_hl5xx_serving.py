@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rules.snapshot import RepoSnapshot
+from hublint.rules.snapshot import RepoSnapshot
 from tests.builders import PREFIX, lint, lora_config, lora_tensors, seed_adapter, snapshot, tokenizer
 
 Q_PROJ = PREFIX + "model.layers.0.self_attn.q_proj"

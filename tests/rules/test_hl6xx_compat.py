@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rules.compat.hl601_requires_newer_peft import RequiresNewerPeft
-from rules.compat.versions import parse_version, requirements
-from rules.snapshot import RepoSnapshot
+from hublint.rules.compat.hl601_requires_newer_peft import RequiresNewerPeft
+from hublint.rules.compat.versions import parse_version, requirements
+from hublint.rules.snapshot import RepoSnapshot
 from tests.builders import lint, lora_config, snapshot
 
 # What PEFT 0.18+ writes for a plain LoRA: every field, most of them null or default.

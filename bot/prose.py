@@ -1,4 +1,4 @@
-"""Where the prose lives: templates/ in a checkout, the `hublint_templates` package in a wheel."""
+"""Where the prose lives: templates/, installed as the package `hublint.templates` (a checkout maps it too)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ from pathlib import Path
 
 import jinja2
 
-_CHECKOUT = Path(__file__).resolve().parent.parent / "templates"
-
 
 @functools.cache
 def template_dir() -> Path:
-    if _CHECKOUT.is_dir():
-        return _CHECKOUT
-    return Path(str(resources.files("hublint_templates")))
+    return Path(str(resources.files("hublint.templates")))
 
 
 @functools.cache
