@@ -9,6 +9,7 @@ from hublint.rules.provenance.hl402_base_model_not_hub_id import BaseModelNotHub
 from hublint.rules.provenance.hl403_base_model_unavailable import BaseModelUnavailable
 from hublint.rules.provenance.hl404_card_base_model_disagrees import CardBaseModelDisagrees
 from hublint.rules.provenance.hl405_training_leftovers import TrainingLeftovers
+from hublint.rules.provenance.hl406_custom_code_base import CustomCodeBase
 from hublint.rules.rank.hl201_rank_exceeds_layer_dim import RankExceedsLayerDim
 from hublint.rules.rank.hl202_oversized_adapter import OversizedAdapter
 from hublint.rules.rank.hl203_large_rank_without_rslora import LargeRankWithoutRslora
@@ -48,6 +49,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     BaseModelUnavailable,
     CardBaseModelDisagrees,
     TrainingLeftovers,
+    CustomCodeBase,
     RankExceedsServingLimits,
     UnservableAdapterParts,
     RequiresNewerPeft,

@@ -60,6 +60,7 @@ class LoadRecipe:
     tokenizer_size: int | None = None  # len(tokenizer) of the tokenizer the program loads, when known
     tokenizer_from_adapter: bool = False
     auto_class: str = "AutoModelForCausalLM"  # the transformers class for the adapter's task_type
+    trust_remote_code: bool = False  # the base ships its own modelling code (config.json `auto_map`)
 
 
 AUTO_CLASS_BY_TASK = {

@@ -152,6 +152,12 @@ class BaseModelFacts:
         return value if isinstance(value, int) else None
 
     @property
+    def has_custom_code(self) -> bool:
+        """The base ships its own modelling code (`auto_map`: ChatGLM, Baichuan, InternLM, older Qwen and Phi…),
+        which transformers runs only with trust_remote_code=True."""
+        return isinstance(self.config.get("auto_map"), dict) and bool(self.config["auto_map"])
+
+    @property
     def tie_word_embeddings(self) -> bool:
         value = self.config.get("tie_word_embeddings")
         if value is None:

@@ -13,7 +13,14 @@ from hublint.rules.snapshot import RepoFile, RepoSnapshot
 # Folders the HF Trainer (`checkpoint-500/`) and DeepSpeed (`global_step500/`) write while training.
 LEFTOVER_FOLDERS = ("checkpoint-*", "global_step*")
 # Files the Trainer saves next to the weights for resuming; none of them is read to load or serve the adapter.
-LEFTOVER_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "trainer_state.json", "training_args.bin")
+LEFTOVER_FILES = (
+    "optimizer.pt",
+    "scheduler.pt",
+    "scaler.pt",
+    "rng_state*.pth",
+    "trainer_state.json",
+    "training_args.bin",
+)
 # Of those, the ones written with torch.save (pickles: loading them can run code).
 PICKLED = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin")
 
@@ -109,8 +116,8 @@ def _fix_summary(repo_id: str, leftovers: list[Leftover]) -> str:
     return (
         "Delete them from the repo (the adapter itself stays): `from huggingface_hub import HfApi; api = HfApi(); "
         + "; ".join(calls)
-        + "`. Next time keep them out of the upload: `upload_folder(..., ignore_patterns=[\"checkpoint-*\","
-        " \"global_step*\", \"optimizer.pt\", \"scheduler.pt\", \"rng_state*.pth\", \"scaler.pt\","
-        " \"trainer_state.json\", \"training_args.bin\"])`, or save only the adapter with"
+        + '`. Next time keep them out of the upload: `upload_folder(..., ignore_patterns=["checkpoint-*",'
+        ' "global_step*", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "scaler.pt",'
+        ' "trainer_state.json", "training_args.bin"])`, or save only the adapter with'
         " `model.save_pretrained(dir)` before pushing."
     )

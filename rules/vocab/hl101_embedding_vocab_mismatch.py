@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import AUTO_CLASS_BY_TASK, Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
+from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peftkeys import VocabTensor, trainable_token_indices, vocab_tensors
+from hublint.rules.recipes import load_recipe
 from hublint.rules.snapshot import RepoSnapshot
 
 
@@ -40,15 +41,12 @@ class EmbeddingVocabMismatch(Rule):
                 f" (not len(tokenizer) = {tokenizer_size}: training padded the matrix, so resizing to the"
                 " tokenizer's length still fails)"
             )
-        recipe = LoadRecipe(
-            base_model=snapshot.base_model_id,
-            adapter=snapshot.hub_id or snapshot.target,
-            adapter_revision=snapshot.requested_revision,
-            base_revision=_str_or_none(snapshot.config.get("revision")),
+        recipe = load_recipe(
+            snapshot,
+            snapshot.base_model_id,
             resize_embeddings_to=adapter_rows,
             tokenizer_size=tokenizer_size,
             tokenizer_from_adapter=tokenizer is not None,
-            auto_class=AUTO_CLASS_BY_TASK.get(str(snapshot.config.get("task_type")), "AutoModelForCausalLM"),
         )
         yield self.finding(
             f"The adapter's embedding matrices have {adapter_rows} rows, the base model's {base_row_count}: "
@@ -72,7 +70,3 @@ def _target_rows(mismatched: list[VocabTensor]) -> int:
     """The row count to resize to: the input embedding's, which resize_token_embeddings sets for both."""
     embed = [v.rows for v in mismatched if v.role == "embed"]
     return max(embed) if embed else max(v.rows for v in mismatched)
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None

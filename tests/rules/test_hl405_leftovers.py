@@ -1,4 +1,4 @@
-"""HL405 training-leftovers: checkpoints and resume state found from the file listing alone."""
+"""HL405 training-leftovers (checkpoints and resume state, from the file listing alone) and HL406 custom-code-base."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from hublint.cli import main
+from hublint.loading import loading_code
 from hublint.rules.snapshot import RepoSnapshot
-from tests.builders import lint, snapshot
+from tests.builders import PREFIX, base_facts, lint, lora_config, lora_tensors, snapshot
 
 ADAPTER = ["adapter_config.json", "adapter_model.safetensors", "README.md"]
 CHECKPOINT = [
@@ -74,3 +75,39 @@ def test_check_of_a_trainer_output_directory_reports_real_bytes(tmp_path: Path, 
     [finding] = result["findings"]
     assert finding["details"]["bytes"] == 3002 and finding["details"]["pickles"] == ["checkpoint-500/optimizer.pt"]
     assert "3.0 kB in 2 files" in finding["message"]
+
+
+# --- HL406 custom-code-base -------------------------------------------------------------------------------------
+
+AUTO_MAP = {"AutoConfig": "configuration_glm.GLMConfig", "AutoModelForCausalLM": "modeling_glm.GLMForCausalLM"}
+
+
+def custom_code_base(**config: object) -> RepoSnapshot:
+    facts = base_facts(config={"model_type": "glm", "vocab_size": 32000, "auto_map": AUTO_MAP})
+    return snapshot(lora_config(**config), base=facts)
+
+
+def test_a_custom_code_base_is_an_info_finding_with_remote_code_loading_pinned_to_the_base_sha():
+    [finding] = lint(custom_code_base(), "HL406")
+    assert (finding.severity.value, finding.category.value) == ("info", "provenance")
+    assert finding.details == {"auto_map": AUTO_MAP, "base_revision": "0" * 40}
+    code = loading_code(finding.fix.recipe)
+    assert code.count(", trust_remote_code=True") == 2  # the model and the tokenizer
+    assert f"revision={'0' * 40!r}, trust_remote_code=True" in code
+    compile(code, "fix.py", "exec")
+
+
+def test_the_adapter_configs_own_base_revision_wins_over_the_read_sha():
+    [finding] = lint(custom_code_base(revision="v1.0"), "HL406")
+    assert finding.fix.recipe.base_revision == "v1.0"
+
+
+def test_every_snippet_on_a_custom_code_base_trusts_remote_code_and_none_on_a_plain_base():
+    tensors = {**lora_tensors(), PREFIX + "model.embed_tokens.weight": (33004, 4096)}
+    facts = base_facts(config={**base_facts().config, "auto_map": AUTO_MAP})
+    resized = lora_config(modules_to_save=["embed_tokens"])
+    [hl101] = lint(snapshot(resized, tensors, base=facts), "HL101")
+    assert "trust_remote_code=True" in loading_code(hl101.fix.recipe)
+    [plain] = lint(snapshot(resized, tensors), "HL101")
+    assert "trust_remote_code" not in loading_code(plain.fix.recipe)
+    assert lint(snapshot(), "HL406") == []

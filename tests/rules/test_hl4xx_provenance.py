@@ -165,5 +165,9 @@ CASES = {
     "HL402": (lambda: with_base("/home/user/models/tiny-llama"), snapshot),
     "HL403": (lambda: snapshot(base=base_facts(status="missing")), snapshot),
     "HL404": (lambda: snapshot(card={"base_model": "meta-llama/Llama-2-7b-chat-hf"}), snapshot),
-    "HL405": (lambda: snapshot(files=["adapter_config.json", "adapter_model.safetensors", "optimizer.pt"]), snapshot),
+    "HL405": (lambda: snapshot(files=["adapter_config.json", "optimizer.pt"]), snapshot),
+    "HL406": (
+        lambda: snapshot(base=base_facts(config={"model_type": "glm", "auto_map": {"AutoModel": "m.M"}})),
+        snapshot,
+    ),
 }
