@@ -111,3 +111,5 @@ def test_every_snippet_on_a_custom_code_base_trusts_remote_code_and_none_on_a_pl
     [plain] = lint(snapshot(resized, tensors), "HL101")
     assert "trust_remote_code" not in loading_code(plain.fix.recipe)
     assert lint(snapshot(), "HL406") == []
+    not_a_table = base_facts(config={**base_facts().config, "auto_map": "configuration_glm.GLMConfig"})
+    assert lint(snapshot(base=not_a_table), "HL406") == []
