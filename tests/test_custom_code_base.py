@@ -126,4 +126,3 @@ def test_every_snippet_trusts_remote_code_pinned_and_loads_and_without_the_flag_
     without = run_program(by_rule["HL101"]["fix"]["code"].replace(", trust_remote_code=True", ""), hub, tmp_path / "w")
     assert without.returncode != 0
     assert "trust_remote_code" in without.stderr
-
