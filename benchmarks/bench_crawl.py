@@ -1,9 +1,12 @@
 """The crawler against a naive huggingface_hub loop, as ratios measured in one run.
 
 The Hub emulator serves synthetic adapters (headers only, written with `write_safetensors`), several per base on a
-few small shared bases, with 50 ms of latency on every request and a listing page of 50 entries. Measured:
-- a first crawl into an empty SQLite store: requests per adapter beyond the listing (the shared base facts
-  included), the most any single adapter cost, and its throughput;
+few small shared bases, with 50 ms of latency on every request and a listing page of 50 entries. Like the Hub, its
+listing names each repo's files and nothing more (no sizes, no blob ids: huggingface_hub issue #1814). The adapters
+are pushed as people push them: with `PeftModel.push_to_hub` (adapter files only) or by a Trainer (with the base's
+tokenizer files, or a grown tokenizer). Measured:
+- a first crawl into an empty SQLite store: requests per adapter beyond the listing, by rate-limit bucket (api,
+  resolvers; the shared base facts included), the most resolver requests any single adapter cost, and throughput;
 - a re-crawl of the unchanged repos: it must cost the listing pages and nothing else;
 - a naive sequential loop with huggingface_hub (per repo: model_info, hf_hub_download adapter_config.json,
   parse_safetensors_file_metadata, the base's config.json), the crawler's throughput as a multiple of it.
@@ -46,7 +49,8 @@ BASES = {
     "bench-bases/tiny-b": {"vocab": 512, "hidden": 96, "intermediate": 192, "layers": 2},
     "bench-bases/tiny-c": {"vocab": 1024, "hidden": 128, "intermediate": 256, "layers": 3},
 }
-BUDGETS = {"throughput": 10.0, "requests_per_adapter": 4.0}
+BUDGETS = {"throughput": 10.0, "requests_per_adapter": 3.0, "resolvers_per_adapter": 3}
+RESOLVER_KINDS = ("resolve_get", "resolve_head")
 
 
 def write_hub(root: Path, adapters: int) -> list[str]:
@@ -64,11 +68,12 @@ def write_base(root: Path, base: str, shape: dict[str, int]) -> None:
     directory = root / base
     write_checkpoint(directory, llama_tensors(**shape, dtype="F32"))
     (directory / "config.json").write_text(json.dumps(llama_config(**shape, heads=4, dtype="float32")))
-    write_tokenizer_files(directory, {})
+    write_tokenizer_files(directory, {}, vocab=shape["vocab"])
 
 
 def write_variant(root: Path, repo_id: str, base: str, variant: int) -> None:
-    """Four kinds in turn: clean, grown vocabulary (HL101), rank at the layer size (HL201), padded resize."""
+    """Four kinds in turn: clean (adapter files only), grown vocabulary (HL101), rank at the layer size (HL201,
+    with the base's tokenizer files), padded resize."""
     shape = BASES[base]
     kind = variant % 4
     rank = shape["hidden"] if kind == 2 else 8
@@ -86,9 +91,9 @@ def write_variant(root: Path, repo_id: str, base: str, variant: int) -> None:
     )
     write_adapter(directory, base=base, config=config, tensors=tensors, summary=f"Synthetic adapter, kind {kind}.")
     if added:
-        write_tokenizer_files(directory, added)
-    else:  # what a Trainer push leaves: the base's tokenizer files, byte for byte
-        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        write_tokenizer_files(directory, added, vocab=shape["vocab"])
+    elif kind == 2:  # what a Trainer push leaves: the base's tokenizer files, byte for byte
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
             shutil.copy(root / base / name, directory / name)
 
 
@@ -99,6 +104,11 @@ class CrawlRun:
     requests: dict[str, int]
     max_adapter_requests: int
     errors: int
+
+    def per_adapter(self, kinds: tuple[str, ...] | None, count: int) -> float:
+        """Requests beyond the listing per adapter: of `kinds`, or of every kind but the listing (None)."""
+        chosen = {k: n for k, n in self.requests.items() if (k in kinds if kinds else k != "list_models")}
+        return sum(chosen.values()) / count
 
 
 def crawl(emulator: Emulator, database: Path) -> CrawlRun:
@@ -161,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(count: int, first: CrawlRun, again: CrawlRun, naive_seconds: float, naive_requests: int) -> int:
     pages = -(-count // PAGE_SIZE)
-    beyond_listing = sum(first.requests.values()) - first.requests.get("list_models", 0)
-    per_adapter = beyond_listing / count
+    per_adapter = first.per_adapter(None, count)
+    resolvers = first.per_adapter(RESOLVER_KINDS, count)
     throughput = (first.linted / first.seconds) / (count / naive_seconds)
     recrawl = sum(again.requests.values())
     print(f"{count} adapters on {len(BASES)} bases, {LATENCY * 1000:.0f} ms latency, listing pages of {PAGE_SIZE}\n")
@@ -176,14 +186,16 @@ def report(count: int, first: CrawlRun, again: CrawlRun, naive_seconds: float, n
         print(f"{label:44}{seconds:>9.2f}{requests:>10}{rate:>12.1f}")
     print(f"\nthroughput: {throughput:.1f}x the naive loop")
     print(f"requests per adapter beyond the listing: {per_adapter:.2f} (shared base facts included)")
-    print(f"most requests for one adapter: {first.max_adapter_requests}")
+    print(f"  by bucket: api {per_adapter - resolvers:.3f}, resolvers {resolvers:.3f}")
+    print(f"most requests for one adapter (its own reads, all resolvers): {first.max_adapter_requests}")
     print(f"re-crawl: {recrawl} requests for {pages} listing pages ({again.requests})")
     budgets = {
         f"every adapter linted, no errors ({first.linted}/{count})": first.linted == count and first.errors == 0,
         f"throughput >= {BUDGETS['throughput']:.0f}x the naive loop": throughput >= BUDGETS["throughput"],
-        f"<= {BUDGETS['requests_per_adapter']:.0f} requests per adapter beyond the listing": per_adapter
-        <= BUDGETS["requests_per_adapter"]
-        and first.max_adapter_requests <= BUDGETS["requests_per_adapter"],
+        f"<= {BUDGETS['requests_per_adapter']:.1f} requests per adapter beyond the listing, amortized": per_adapter
+        <= BUDGETS["requests_per_adapter"],
+        f"<= {BUDGETS['resolvers_per_adapter']} resolver requests for any one adapter": first.max_adapter_requests
+        <= BUDGETS["resolvers_per_adapter"],
         "re-crawl = the listing pages only": again.requests == {"list_models": pages} and again.linted == 0,
     }
     print()

@@ -127,6 +127,20 @@ def _tokenizer(repo: RepoReader, base: BaseModelFacts | None) -> TokenizerFacts:
         return TokenizerFacts(files=())
     if base is not None and base.available and _same_blobs(repo, base, files):
         return TokenizerFacts(files=files, same_as_base=True)
+    added, vocab_size, errors = _added_tokens(repo, files)
+    return TokenizerFacts(files=files, added_tokens=added, model_vocab_size=vocab_size, errors=tuple(errors))
+
+
+def _added_tokens(repo: RepoReader, files: tuple[str, ...]) -> tuple[dict[int, str], int | None, list[str]]:
+    """The added tokens by id, the tokenizer model's vocabulary size when read, and read errors.
+
+    tokenizer.json lists every added token in its leading `added_tokens` (tokenizer_config.json's
+    `added_tokens_decoder` and added_tokens.json repeat them), so over HTTP its head is the one read; a local
+    directory reads every file whole, since reads cost nothing there.
+    """
+    tokenizer_json = "tokenizer.json" in files and not repo.files["tokenizer.json"].lfs_pointer
+    if tokenizer_json and not repo.reads_are_cheap:
+        return _tokenizer_json_added_tokens(repo), None, []
     added: dict[int, str] = {}
     errors: list[str] = []
     vocab_size = None
@@ -138,15 +152,12 @@ def _tokenizer(repo: RepoReader, base: BaseModelFacts | None) -> TokenizerFacts:
         extra, error = _read_json(repo, "added_tokens.json")
         added.update({v: str(k) for k, v in (extra or {}).items() if isinstance(v, int)})
         errors += [error] if error else []
-    if "tokenizer.json" in files and not repo.files["tokenizer.json"].lfs_pointer:
-        if repo.reads_are_cheap:
-            document, error = parsing.parse_json_object(repo.read("tokenizer.json"), "tokenizer.json")
-            added.update(parsing.added_tokens_from_list((document or {}).get("added_tokens")))
-            vocab_size = parsing.model_vocab_size(document or {})
-            errors += [error] if error else []
-        elif not added:
-            added.update(_tokenizer_json_added_tokens(repo))
-    return TokenizerFacts(files=files, added_tokens=added, model_vocab_size=vocab_size, errors=tuple(errors))
+    if tokenizer_json:
+        document, error = parsing.parse_json_object(repo.read("tokenizer.json"), "tokenizer.json")
+        added.update(parsing.added_tokens_from_list((document or {}).get("added_tokens")))
+        vocab_size = parsing.model_vocab_size(document or {})
+        errors += [error] if error else []
+    return added, vocab_size, errors
 
 
 def _same_blobs(repo: RepoReader, base: BaseModelFacts, files: tuple[str, ...]) -> bool:
@@ -175,10 +186,7 @@ def build_base_facts(repo: RepoReader, model_id: str) -> BaseModelFacts:
     shapes: dict[str, tuple[int, ...]] = {}
     for weights in _base_weights(repo):
         shapes.update({name: tensor.shape for name, tensor in weights.tensors.items()})
-    added: dict[int, str] = {}
-    if "tokenizer_config.json" in repo.files:
-        tokenizer_config, _ = _read_json(repo, "tokenizer_config.json")
-        added = parsing.added_tokens_from_config(tokenizer_config or {})
+    added, _, _ = _added_tokens(repo, tuple(name for name in TOKENIZER_FILES if name in repo.files))
     return BaseModelFacts(
         model_id=model_id,
         revision=repo.revision,

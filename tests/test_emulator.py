@@ -137,8 +137,33 @@ def test_list_models_follows_link_pagination_in_last_modified_order(hub_root: Pa
     assert [model.id for model in models] == [CLEAN_ADAPTER, PADDED_ADAPTER, SEED_ADAPTER]
     assert pages == 2
     assert all(len(model.sha) == 40 for model in models)
+    # As on the Hub (huggingface_hub issue #1814): listed siblings are names only, even when expanded.
     weights = next(s for s in models[0].siblings if s.rfilename == "adapter_model.safetensors")
-    assert weights.size > 0 and weights.blob_id and weights.lfs is not None
+    assert (weights.size, weights.blob_id, weights.lfs) == (None, None, None)
+
+
+def test_listing_siblings_carry_rfilename_only_on_the_wire(hub_root: Path) -> None:
+    with Emulator(hub_root) as emulator:
+        params = {"filter": "peft", "expand[]": ["siblings", "sha"], "blobs": "true", "full": "true"}
+        listed = get_session().get(f"{emulator.url}/api/models", params=params).json()
+
+    assert listed and all(set(sibling) == {"rfilename"} for entry in listed for sibling in entry["siblings"])
+
+
+def test_model_info_sibling_details_only_with_blobs(hub_root: Path) -> None:
+    """The stingier reading of the Hub: `expand=siblings` alone gives names; `blobs=true` adds size, blobId, lfs."""
+    with Emulator(hub_root) as emulator:
+        url = f"{emulator.url}/api/models/{SEED_ADAPTER}"
+        plain = get_session().get(url).json()["siblings"]
+        expanded = get_session().get(url, params={"expand": "siblings"}).json()["siblings"]
+        detailed = get_session().get(url, params={"blobs": "true"}).json()["siblings"]
+
+    assert all(set(sibling) == {"rfilename"} for sibling in plain + expanded)
+    weights = next(s for s in detailed if s["rfilename"] == "adapter_model.safetensors")
+    assert set(weights) == {"rfilename", "size", "blobId", "lfs"}
+    assert set(weights["lfs"]) == {"size", "sha256", "pointerSize"}
+    config = next(s for s in detailed if s["rfilename"] == "adapter_config.json")
+    assert set(config) == {"rfilename", "size", "blobId"}
 
 
 def test_listing_link_points_back_at_the_emulator_with_total_count(hub_root: Path) -> None:

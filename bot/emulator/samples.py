@@ -229,10 +229,13 @@ def _added_token(content: str, *, special: bool) -> dict[str, Any]:
     }
 
 
-def write_tokenizer_files(directory: Path, added: dict[int, str]) -> None:
-    """`tokenizer_config.json` (Llama special tokens + `added`) and `special_tokens_map.json`."""
+def write_tokenizer_files(directory: Path, added: dict[int, str], *, vocab: int | None = None) -> None:
+    """`tokenizer_config.json` (Llama special tokens + `added`) and `special_tokens_map.json`; with `vocab`, also
+    a `tokenizer.json` as tokenizers writes it: `added_tokens` first, then a BPE model of `vocab` pieces."""
     decoder = {str(index): _added_token(content, special=True) for index, content in SPECIAL_TOKENS.items()}
     decoder.update({str(index): _added_token(content, special=False) for index, content in added.items()})
+    if vocab is not None:
+        _write_json(directory / "tokenizer.json", _tokenizer_json(decoder, vocab))
     _write_json(
         directory / "tokenizer_config.json",
         {
@@ -256,6 +259,20 @@ def write_tokenizer_files(directory: Path, added: dict[int, str]) -> None:
         for role, content in (("bos", "<s>"), ("eos", "</s>"), ("unk", "<unk>"))
     }
     _write_json(directory / "special_tokens_map.json", special_map)
+
+
+def _tokenizer_json(decoder: dict[str, dict[str, Any]], vocab: int) -> dict[str, Any]:
+    pieces = {content: index for index, content in SPECIAL_TOKENS.items()}
+    pieces.update({f"piece{index}": index for index in range(len(SPECIAL_TOKENS), vocab)})
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [{"id": int(index), **token} for index, token in decoder.items()],
+        "normalizer": None,
+        "pre_tokenizer": None,
+        "model": {"type": "BPE", "unk_token": "<unk>", "vocab": pieces, "merges": []},
+    }
 
 
 def write_adapter(directory: Path, *, base: str, config: dict[str, Any], tensors: TensorSpecs, summary: str) -> None:

@@ -380,8 +380,8 @@ class HubApp:
             self._check_revision(repo, unquote(revision[1]))
         expand = self._expand(request)
         names = expand or MODEL_INFO_DEFAULT
-        detailed = request.flag("blobs") or "siblings" in expand
-        return json_response(self._model_json(repo, names, detailed_siblings=detailed))
+        # Sizes, blob ids and LFS details only with blobs=true (`model_info(files_metadata=True)`), never via expand.
+        return json_response(self._model_json(repo, names, detailed_siblings=request.flag("blobs")))
 
     def _list_models(self, request: Request) -> Response:
         sort = request.param("sort") or "lastModified"
@@ -409,8 +409,8 @@ class HubApp:
         headers = {"X-Total-Count": str(total)}
         if len(ranked) > page_size:
             headers["Link"] = request.next_link(list(page[-1][0]))
-        detailed = "siblings" in expand
-        items = [self._model_json(repo, names, detailed_siblings=detailed) for _, repo in page]
+        # The listing's siblings carry `rfilename` only, whatever is asked (huggingface_hub issue #1814).
+        items = [self._model_json(repo, names, detailed_siblings=False) for _, repo in page]
         return json_response(items, headers=headers)
 
     def _listed_repos(self, request: Request) -> list[Repo]:
