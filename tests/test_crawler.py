@@ -1,6 +1,6 @@
 """`hublint crawl` against the Hub emulator over real HTTP, with real SQLite files and the local PostgreSQL.
 
-The synthetic adapters are the benchmark's (benchmarks/bench_crawl.py): four kinds in turn on three small bases.
+The synthetic adapters are the benchmark's (hublint.emulator.synthetic): four kinds in turn on three small bases.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import pytest
 from huggingface_hub import HfApi
 
 import hublint.rules.vocab.hl101_embedding_vocab_mismatch
-from benchmarks.bench_crawl import BASES, write_hub, write_variant
-from hublint.check import Checker
+from hublint.check import Checker, Target
 from hublint.cli import main
 from hublint.crawler import BotStep, Crawler, CrawlOptions, CrawlSummary, crawl_clients, parse_time
 from hublint.discussions import BotOptions, DiscussionBot
 from hublint.emulator.server import Emulator, Faults
+from hublint.emulator.synthetic import BASES, write_hub, write_variant
 from hublint.hub import CrawlClients, HubClient, Retry
 from hublint.lint import LintConfig
 from hublint.store import Store
@@ -103,9 +103,30 @@ def test_a_first_crawl_lints_every_adapter_and_a_recrawl_costs_only_the_listing_
     with Store(db) as store:
         rows = store.results()
         sha = store.repo(ids[KIND_GROWN]).sha
-    assert max(row.requests for row in rows) <= 4 and all(row.seconds > 0 for row in rows)
+    # Against a listing of names only: at most 3 resolver reads per adapter (config, header, tokenizer.json's head).
+    assert max(row.requests for row in rows) <= 3 and all(row.seconds > 0 for row in rows)
+    assert sum(seen.get(kind, 0) for kind in ("resolve_get", "resolve_head")) <= 3 * ADAPTERS + 5 * len(BASES)
     grown = json.loads(next(row.result for row in rows if row.repo == ids[KIND_GROWN]))
     assert grown["revision"] == sha and "HL101" in {f["rule"] for f in grown["findings"]}
+
+
+def test_the_crawls_few_reads_reach_the_verdicts_of_reading_every_file(hub: tuple[Path, list[str]], db: str) -> None:
+    """A local lint reads every tokenizer file whole; the crawl reads tokenizer.json's head only. Same findings."""
+    root, ids = hub
+    with Emulator(root, page_size=PAGE_SIZE) as emulator, HubClient(emulator.url, False) as client:
+        crawl(emulator.url, db)
+        checker = Checker(client, LintConfig())
+        local = {repo_id: checker.check(Target(repo_id, path=root / repo_id)) for repo_id in ids}
+    with Store(db) as store:
+        crawled = {row.repo: json.loads(row.result) for row in store.results()}
+
+    def verdicts(findings: list[dict]) -> set[tuple[str, str]]:
+        return {(finding["rule"], finding["message"]) for finding in findings}
+
+    for repo_id in ids:
+        expected = {(f.rule, f.message) for f in local[repo_id].findings}
+        assert verdicts(crawled[repo_id]["findings"]) == expected, repo_id
+    assert any(("HL101" in {rule for rule, _ in verdicts(found["findings"])}) for found in crawled.values())
 
 
 def test_a_changed_repo_is_linted_again_and_its_fix_shows_in_the_findings_history(
