@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hublint.cli import main
-from hublint.emulator.faults import Faults
+from hublint.emulator.faults import Faults, Hostile
 from hublint.emulator.samples import CLEAN_ADAPTER, PADDED_ADAPTER, SEED_ADAPTER, write_safetensors
 from hublint.emulator.server import Emulator
 from hublint.hub import HubClient, HubError, Retry
@@ -227,14 +227,13 @@ def test_local_directory_lint_never_imports_torch(tmp_path):
     assert "heavy import" not in run.stderr
 
 
-def test_server_that_ignores_range_never_makes_us_read_the_file(tmp_path, capsys, monkeypatch):
+def test_server_that_ignores_range_never_makes_us_read_the_file(tmp_path, capsys):
     """A misbehaving mirror answering 200 with the whole 2.7 GB file: we stop after the first read's bytes."""
     from hublint.emulator.samples import build_samples
 
     root = tmp_path / "hub"
     build_samples(root)
-    with Emulator(root) as emulator:
-        monkeypatch.setattr("bot.emulator.server.requested_range", lambda header, size: None)
+    with Emulator(root, faults=Faults(hostile=(Hostile("*.safetensors", "ignore_range"),))) as emulator:
         code, document = check_json(capsys, emulator, SEED_ADAPTER, extra=("--select", "HL101"))
     assert (code, rules_of(document)) == (1, ["HL101"])
     assert document["results"][0]["stats"]["bytes_downloaded"] < 5_000_000

@@ -499,7 +499,13 @@ def test_admin_endpoints_change_faults_and_reset_stats(emulator: Emulator) -> No
     reset = session.post(f"{emulator.url}/_emulator/reset-stats").json()
 
     assert stats["requests"] == {"model_info": 1} and stats["bytes_sent"] > 0
-    assert configured.json()["faults"] == {"latency": 0.0, "error_rate": 1.0, "rate_limit": None, "seed": 3}
+    assert configured.json()["faults"] == {
+        "latency": 0.0,
+        "error_rate": 1.0,
+        "rate_limit": None,
+        "seed": 3,
+        "hostile": [],
+    }
     assert failing.status_code >= 500
     assert reset["total_requests"] == 0 and emulator.stats()["total_requests"] == 0
 
