@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ.pop("HF_HUB_OFFLINE", None)
 
+from hublint.emulator.faults import Faults, Hostile
 from hublint.emulator.samples import build_samples
 from hublint.emulator.server import Emulator
 
@@ -35,3 +36,18 @@ def hub_root(tmp_path: Path) -> Path:
 def emulator(hub_root: Path, hub_tokens: dict[str, str]) -> Iterator[Emulator]:
     with Emulator(hub_root, tokens=hub_tokens) as emu:
         yield emu
+
+
+@pytest.fixture
+def hostile_emulator(hub_root: Path, hub_tokens: dict[str, str]) -> Iterator[Callable[..., Emulator]]:
+    """Starts the sample Hub misbehaving as told, e.g. `hostile_emulator(Hostile("*/config.json", "truncate"))`;
+    every emulator it started stops after the test (modes: `hublint.emulator.faults.HOSTILE_MODES`)."""
+    started: list[Emulator] = []
+
+    def start(*rules: Hostile) -> Emulator:
+        started.append(Emulator(hub_root, tokens=hub_tokens, faults=Faults(hostile=rules)).start())
+        return started[-1]
+
+    yield start
+    for emulator in started:
+        emulator.stop()

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx2
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import (
@@ -22,6 +23,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import get_session, parse_ratelimit_headers
 
+from hublint.emulator.faults import Hostile
 from hublint.emulator.samples import (
     BASE_7B,
     CLEAN_ADAPTER,
@@ -588,3 +590,123 @@ def test_hublint_emulator_command_serves_a_directory(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=10)
     assert "demo-user/llama2-chat-extended-r1024" in ids
+
+
+# -- hostile mode ---------------------------------------------------------------------------------------------------
+
+CONFIG_URL = f"/{CLEAN_ADAPTER}/resolve/main/adapter_config.json"
+WEIGHTS_URL = f"/{CLEAN_ADAPTER}/resolve/main/adapter_model.safetensors"
+
+
+def test_hostile_status_answers_carry_retry_after_only_when_told(hostile_emulator) -> None:
+    emulator = hostile_emulator(
+        Hostile("*/adapter_config.json", "status", status=429, retry_after="7"),
+        Hostile.for_repo(CLEAN_ADAPTER, "status", status=403),
+    )
+    limited = get_session().get(emulator.url + CONFIG_URL)
+    forbidden = get_session().get(emulator.url + f"/api/models/{CLEAN_ADAPTER}")
+    other = get_session().get(emulator.url + f"/api/models/{SEED_ADAPTER}")
+
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "7")
+    assert forbidden.status_code == 403 and "Retry-After" not in forbidden.headers
+    assert other.status_code == 200  # the rules touch their paths only
+
+
+def test_hostile_html_error_redirect_loop_and_huge_json(hostile_emulator) -> None:
+    emulator = hostile_emulator(
+        Hostile(f"/api/models/{SEED_ADAPTER}", "html_error", status=502),
+        Hostile(CONFIG_URL, "redirect_loop"),
+        Hostile(f"/api/models/{CLEAN_ADAPTER}", "huge_json", size=3_000_000),
+    )
+    html = get_session().get(emulator.url + f"/api/models/{SEED_ADAPTER}")
+    loop = get_session().get(emulator.url + CONFIG_URL + "?x=1", follow_redirects=False)
+    huge = get_session().get(emulator.url + f"/api/models/{CLEAN_ADAPTER}")
+
+    assert html.status_code == 502 and html.headers["Content-Type"] == "text/html" and b"<html>" in html.content
+    assert (loop.status_code, loop.headers["Location"]) == (302, CONFIG_URL + "?x=1")
+    assert huge.status_code == 200 and len(huge.content) >= 3_000_000 and "id" not in huge.json()
+
+
+def test_hostile_ranges_lie_or_are_ignored(hostile_emulator, hub_root: Path) -> None:
+    size = (hub_root / CLEAN_ADAPTER / "adapter_model.safetensors").stat().st_size
+    lying = hostile_emulator(Hostile("*.safetensors", "wrong_content_range"))
+    ignoring = hostile_emulator(Hostile("*.safetensors", "ignore_range"))
+    wrong = get_session().get(lying.url + WEIGHTS_URL, headers={"Range": "bytes=0-99"})
+    with get_session().stream("GET", ignoring.url + WEIGHTS_URL, headers={"Range": "bytes=0-99"}) as whole:
+        status, length, first = whole.status_code, whole.headers["Content-Length"], next(whole.iter_bytes())
+
+    assert wrong.status_code == 206 and len(wrong.content) == 100
+    assert wrong.headers["Content-Range"] == f"bytes 16-115/{size // 2}"
+    assert (status, int(length)) == (200, size) and len(first) > 100
+
+
+def test_hostile_bodies_are_cut_short_or_trickle(hostile_emulator, hub_root: Path) -> None:
+    config = (hub_root / CLEAN_ADAPTER / "adapter_config.json").read_bytes()
+    cut = hostile_emulator(Hostile(CONFIG_URL, "truncate"))
+    slow = hostile_emulator(Hostile(CONFIG_URL, "trickle", delay=0.05))
+    with pytest.raises(httpx2.RemoteProtocolError):
+        get_session().get(cut.url + CONFIG_URL)
+    started = time.monotonic()
+    trickled = get_session().get(slow.url + CONFIG_URL)
+    seconds = time.monotonic() - started
+
+    assert trickled.content == config
+    assert seconds >= 0.05 * (len(config) // 64)  # 64 bytes per delay
+
+
+def test_hostile_settings_travel_through_the_admin_endpoint(emulator: Emulator) -> None:
+    rules = [{"path": "*/config.json", "mode": "status", "status": 404}]
+    configured = get_session().post(f"{emulator.url}/_emulator/config", json={"hostile": rules})
+    refused = get_session().post(f"{emulator.url}/_emulator/config", json={"hostile": [{"path": "*", "mode": "x"}]})
+    missing = get_session().get(f"{emulator.url}/{BASE_7B}/resolve/main/config.json")
+
+    assert configured.json()["faults"]["hostile"][0]["status"] == 404
+    assert refused.status_code == 400 and "unknown hostile mode" in refused.json()["error"]
+    assert missing.status_code == 404
+
+
+HOSTILE_CASES = [
+    pytest.param(Hostile.for_repo(CLEAN_ADAPTER, "status", status=401), id="adapter 401"),
+    pytest.param(Hostile.for_repo(CLEAN_ADAPTER, "status", status=403), id="adapter 403"),
+    pytest.param(Hostile.for_repo(CLEAN_ADAPTER, "status", status=404), id="adapter 404"),
+    pytest.param(Hostile(CONFIG_URL, "status", status=429, retry_after="1"), id="config 429 with Retry-After"),
+    pytest.param(Hostile(CONFIG_URL, "status", status=429), id="config 429 without Retry-After"),
+    pytest.param(Hostile(CONFIG_URL, "status", status=429, retry_after="\u00b2"), id="config 429 junk Retry-After"),
+    pytest.param(Hostile(f"/api/models/{CLEAN_ADAPTER}", "html_error", status=502), id="model info HTML 502"),
+    pytest.param(Hostile(f"/api/models/{CLEAN_ADAPTER}", "html_error", status=404), id="model info HTML 404"),
+    pytest.param(Hostile(f"/api/models/{CLEAN_ADAPTER}", "huge_json", size=30_000_000), id="model info huge JSON"),
+    pytest.param(Hostile(CONFIG_URL, "huge_json"), id="config huge JSON"),
+    pytest.param(Hostile(CONFIG_URL, "redirect_loop"), id="config redirect loop"),
+    pytest.param(Hostile(CONFIG_URL, "truncate"), id="config truncated"),
+    pytest.param(Hostile(CONFIG_URL, "trickle", delay=0.02), id="config trickled"),
+    pytest.param(Hostile("*.safetensors", "wrong_content_range"), id="weights wrong Content-Range"),
+    pytest.param(Hostile("*.safetensors", "ignore_range"), id="weights Range ignored"),
+    pytest.param(
+        Hostile("*.safetensors", "truncate"),
+        # The client retries a body cut short from inside its streaming context manager: "internal error
+        # (RuntimeError: generator didn't stop after throw())". Issue 10 item 2, in helper "hub"'s HTTP stack.
+        marks=pytest.mark.xfail(reason="issue 10 item 2: a retry after a mid-body error", strict=False),
+        id="weights truncated",
+    ),
+    pytest.param(Hostile(f"/{BASE_7B}/resolve/*", "html_error", status=500), id="base config HTML 500"),
+    pytest.param(Hostile.for_repo(BASE_7B, "status", status=403), id="base 403"),
+]
+HOSTILE_DEADLINE = 90.0  # seconds; the client's retries of a persistent 5xx/429 back off for up to ~15 s
+
+
+@pytest.mark.parametrize("rule", HOSTILE_CASES)
+def test_hublint_check_against_a_hostile_hub_gives_a_report_or_one_line(hostile_emulator, rule) -> None:
+    """Whatever the server does: exit 0/1 with a report, or 2 with one line on stderr; no traceback, bounded time."""
+    emulator = hostile_emulator(rule)
+    command = [sys.executable, "-m", "hublint.cli", "check", CLEAN_ADAPTER, "--endpoint", emulator.url]
+    started = time.monotonic()
+    run = subprocess.run(
+        [*command, "--no-cache", "--format", "json"], capture_output=True, text=True, timeout=HOSTILE_DEADLINE
+    )
+    assert time.monotonic() - started < HOSTILE_DEADLINE
+    assert run.returncode in (0, 1, 2), run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in (run.stdout + run.stderr).lower()
+    if run.returncode == 2:
+        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    else:  # strict JSON: a report
+        assert json.loads(run.stdout)["results"][0]["target"] == CLEAN_ADAPTER

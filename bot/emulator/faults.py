@@ -72,7 +72,7 @@ class Hostile:
         if self.mode == "redirect_loop":
             return Response(302, {"Location": target, "Content-Type": "text/plain"}, b"Found. Redirecting")
         if self.mode == "huge_json":
-            padding = "x" * max(0, self.size - 16)
+            padding = "x" * max(0, self.size - len('{"padding": ""}'))
             return Response(200, {"Content-Type": "application/json"}, json.dumps({"padding": padding}).encode())
         return None
 
