@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -710,3 +711,60 @@ def test_hublint_check_against_a_hostile_hub_gives_a_report_or_one_line(hostile_
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     else:  # strict JSON: a report
         assert json.loads(run.stdout)["results"][0]["target"] == CLEAN_ADAPTER
+
+
+# -- malformed repos are served as they are -------------------------------------------------------------------------
+
+MALFORMED_FILES: dict[str, bytes] = {
+    "config.json": b'{"model_type": "llama", "vocab_size": ',
+    "model.safetensors.index.json": b'{"weight_map": ["not", "a", "map"]}',
+    "tokenizer_config.json": b"\xff\xfe not utf-8",
+    "README.md": b"---\ntags: [unclosed\n---\n# card",
+}
+MALFORMED_HEADERS: dict[str, bytes] = {
+    "a list": b"[1, 2, 3]",
+    "bad shapes": b'{"w": {"dtype": "F32", "shape": ["a", 2], "data_offsets": [0, 0]}}',
+    "deep nesting": b"[" * 100_000 + b"]" * 100_000,
+    "not JSON": b"\x00\x01garbage",
+}
+
+
+@pytest.mark.parametrize("header", MALFORMED_HEADERS.values(), ids=MALFORMED_HEADERS.keys())
+def test_a_malformed_base_is_served_byte_for_byte(hub_root: Path, header: bytes) -> None:
+    """No 500 for what strangers push: model info leaves out what it cannot compute, files come back as on disk."""
+    repo = hub_root / "broken" / "base"
+    repo.mkdir(parents=True)
+    files = {**MALFORMED_FILES, "model.safetensors": len(header).to_bytes(8, "little") + header}
+    for name, content in files.items():
+        (repo / name).write_bytes(content)
+
+    with Emulator(hub_root) as emulator:
+        info = get_session().get(f"{emulator.url}/api/models/broken/base", params={"blobs": "true"})
+        listed = get_session().get(f"{emulator.url}/api/models", params={"search": "broken", "full": "true"})
+        served = {name: get_session().get(f"{emulator.url}/broken/base/resolve/main/{name}") for name in files}
+
+    assert info.status_code == 200 and listed.status_code == 200
+    assert "safetensors" not in info.json() and "cardData" not in info.json()
+    assert {name: (r.status_code, r.content) for name, r in served.items()} == {
+        name: (200, content) for name, content in files.items()
+    }
+
+
+def test_hublint_check_of_an_adapter_on_a_malformed_base_reports_end_to_end(hub_root: Path) -> None:
+    base = hub_root / "broken" / "base"
+    base.mkdir(parents=True)
+    for name, content in MALFORMED_FILES.items():
+        (base / name).write_bytes(content)
+    adapter = hub_root / "broken" / "adapter"
+    shutil.copytree(hub_root / CLEAN_ADAPTER, adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "broken/base"}))
+
+    with Emulator(hub_root) as emulator:
+        command = [sys.executable, "-m", "hublint.cli", "check", "broken/adapter", "--endpoint", emulator.url]
+        run = subprocess.run([*command, "--no-cache", "--format", "json"], capture_output=True, text=True, timeout=60)
+
+    assert run.returncode in (0, 1, 2) and "Traceback" not in run.stderr, run.stderr
+    assert "internal error" not in (run.stdout + run.stderr).lower()
+    if run.returncode != 2:
+        assert json.loads(run.stdout)["results"][0]["target"] == "broken/adapter"

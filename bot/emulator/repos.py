@@ -317,52 +317,66 @@ def _parse_card(readme: str) -> dict[str, Any] | None:
         with open(readme, encoding="utf-8-sig") as handle:
             match = FRONT_MATTER.search(handle.read())
         data = yaml.safe_load(match.group(2)) if match else None
-    except (ValueError, yaml.YAMLError):
+        safe = json.loads(json.dumps(data, default=str)) if isinstance(data, dict) else None
+    except (ValueError, TypeError, RecursionError, yaml.YAMLError):
         return None
-    return json.loads(json.dumps(data, default=str)) if isinstance(data, dict) and data else None
+    return safe if isinstance(data, dict) and data else None
 
 
 def _model_weight_files(repo: Repo) -> list[RepoFile]:
+    """The checkpoint's safetensors files; none when its index is not a usable one (the repo is served as is)."""
     single = repo.file("model.safetensors")
     if single is not None:
         return [single]
     index = repo.file("model.safetensors.index.json")
     if index is None or index.lfs is not None:
         return []
-    try:
-        with open(index.location, "rb") as handle:
-            weight_map = json.load(handle).get("weight_map", {})
-    except ValueError:
+    weight_map = _json_file(index.location).get("weight_map")
+    names = set(weight_map.values()) if isinstance(weight_map, dict) else set()
+    if not names or not all(isinstance(name, str) for name in names):
         return []
-    shards = [repo.file(name) for name in sorted(set(weight_map.values()))]
+    shards = [repo.file(name) for name in sorted(names)]
     return [] if any(shard is None for shard in shards) else shards  # type: ignore[misc]
 
 
 def _count_parameters(weights: list[RepoFile]) -> dict[str, Any] | None:
+    """Parameters per dtype, as the Hub's `safetensors` property; None (left out) for any malformed header."""
     per_dtype: dict[str, int] = {}
     for weight in weights:
-        header = _read_safetensors_header(weight.location)
-        if header is None:
-            return None
-        try:
-            for name, tensor in header.items():
-                if name != "__metadata__":
-                    dtype = tensor["dtype"]
-                    per_dtype[dtype] = per_dtype.get(dtype, 0) + math.prod(tensor["shape"])
-        except (KeyError, TypeError):
-            return None
-    return {"parameters": per_dtype, "total": sum(per_dtype.values())}
+        for name, tensor in _read_safetensors_header(weight.location).items():
+            if name == "__metadata__":
+                continue
+            shape = tensor.get("shape") if isinstance(tensor, dict) else None
+            dtype = tensor.get("dtype") if isinstance(tensor, dict) else None
+            if not (isinstance(dtype, str) and isinstance(shape, list)):
+                return None
+            if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in shape):
+                return None
+            per_dtype[dtype] = per_dtype.get(dtype, 0) + math.prod(shape)
+    return {"parameters": per_dtype, "total": sum(per_dtype.values())} if per_dtype else None
 
 
-def _read_safetensors_header(location: str) -> dict[str, Any] | None:
+def _read_safetensors_header(location: str) -> dict[str, Any]:
+    """The header's JSON object; empty when the file has none that parses."""
     with open(location, "rb") as handle:
         prefix = handle.read(8)
         if len(prefix) < 8:
-            return None
+            return {}
         (length,) = struct.unpack("<Q", prefix)
         if length > SAFETENSORS_MAX_HEADER:
-            return None
-        try:
-            return json.loads(handle.read(length))
-        except ValueError:
-            return None
+            return {}
+        return _json_object(handle.read(length))
+
+
+def _json_file(location: str) -> dict[str, Any]:
+    with open(location, "rb") as handle:
+        return _json_object(handle.read(SAFETENSORS_MAX_HEADER))
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """A JSON object from untrusted bytes; empty for anything else (bad UTF-8 or JSON, too deep, not an object)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
