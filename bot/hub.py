@@ -37,7 +37,7 @@ from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, parse_r
 from hublint import __version__
 from hublint.lint import Stats
 from hublint.rules.snapshot import BaseModelFacts, RepoFile
-from hublint.snapshots import build_base_facts
+from hublint.snapshots import SMALL_FILE_LIMIT, build_base_facts
 
 PUBLIC_HUB = "https://huggingface.co"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -245,8 +245,10 @@ class HubRepo:
         return hf_hub_url(self.repo_id, path, revision=self.revision, endpoint=self.client.endpoint)
 
     def read(self, path: str) -> bytes:
+        # A listing names files without their sizes: then read no more than any small file hublint reads whole.
         size = self.files[path].size
-        return self.client.get(self._url(path), what=f"{self.repo_id}/{path}", limit=(size or 50_000_000) + 1).content
+        limit = (size if size is not None else SMALL_FILE_LIMIT) + 1
+        return self.client.get(self._url(path), what=f"{self.repo_id}/{path}", limit=limit).content
 
     def read_range(self, path: str, start: int, length: int) -> tuple[bytes, int | None]:
         response = self.client.get(

@@ -98,7 +98,10 @@ def _read_json(repo: RepoReader, path: str) -> tuple[dict[str, Any] | None, str 
     size = repo.files[path].size
     if size is not None and size > SMALL_FILE_LIMIT:
         return None, f"{path} is {size:,} bytes, too large for a configuration file"
-    return parsing.parse_json_object(repo.read(path), path)
+    raw = repo.read(path)
+    if len(raw) > SMALL_FILE_LIMIT:  # the size was not known (a listing entry): a capped read tells
+        return None, f"{path} is over {SMALL_FILE_LIMIT:,} bytes, too large for a configuration file"
+    return parsing.parse_json_object(raw, path)
 
 
 def _adapter_weights(repo: RepoReader) -> tuple[WeightsFile, ...]:

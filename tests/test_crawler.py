@@ -129,6 +129,23 @@ def test_the_crawls_few_reads_reach_the_verdicts_of_reading_every_file(hub: tupl
     assert any(("HL101" in {rule for rule, _ in verdicts(found["findings"])}) for found in crawled.values())
 
 
+def test_a_listed_file_of_unknown_size_is_read_no_further_than_a_small_file(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
+    """The listing gives no sizes, so a 30 MB adapter_config.json is only found out by a capped read."""
+    root, ids = hub
+    config = root / ids[0] / "adapter_config.json"
+    document = json.loads(config.read_text())
+    config.write_text(json.dumps({**document, "padding": "x" * 30_000_000}))
+    with Emulator(root, page_size=PAGE_SIZE) as emulator:
+        crawl(emulator.url, db, limit=1)
+    with Store(db) as store:
+        [row] = store.results(ids[0])
+
+    assert row.bytes < 4_200_000
+    assert "too large for a configuration file" in row.result
+
+
 def test_a_changed_repo_is_linted_again_and_its_fix_shows_in_the_findings_history(
     hub: tuple[Path, list[str]], db: str
 ) -> None:
