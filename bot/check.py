@@ -10,7 +10,8 @@ from hublint.hub import HubBaseFacts, HubClient, HubError
 from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
 from hublint.local import LocalRepo
 from hublint.mirror import HubMirror
-from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot, is_hub_id
+from hublint.rules.peft.ids import is_owned_hub_id
+from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot
 
 
 class TargetError(Exception):
@@ -29,7 +30,7 @@ def parse_target(text: str, revision: str | None = None) -> Target:
     if os.path.isdir(text):
         return Target(text, path=Path(text))
     repo_id, _, at_revision = text.partition("@")
-    if is_hub_id(repo_id) and "/" in repo_id:
+    if is_owned_hub_id(repo_id):
         return Target(text, repo_id=repo_id, revision=at_revision or revision)
     raise TargetError(f"{text!r} is neither a directory nor a Hub id (owner/name[@revision])")
 

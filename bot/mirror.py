@@ -14,8 +14,9 @@ from typing import Any
 
 from hublint.hub import HubClient, HubRepo
 from hublint.local import LocalRepo
+from hublint.rules.peft.ids import is_owned_hub_id
 from hublint.rules.snapshot import RepoFile
-from hublint.snapshots import UnreadableRepo, is_hub_id
+from hublint.snapshots import UnreadableRepo
 
 WEIGHTS_SUFFIX = ".safetensors"  # only headers are worth a Hub read; other pointers stay pointers
 
@@ -28,7 +29,7 @@ class HubMirror:
     @classmethod
     def parse(cls, text: str) -> HubMirror:
         repo_id, _, revision = text.partition("@")
-        if not (is_hub_id(repo_id) and "/" in repo_id):
+        if not (is_owned_hub_id(repo_id)):
             raise ValueError(f"--hub-repo {text!r} is not a Hub id (owner/name[@revision])")
         return cls(repo_id, revision or None)
 

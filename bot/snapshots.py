@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from hublint import parsing
 from hublint.rules.model import Need
+from hublint.rules.peft.ids import is_hub_id
 from hublint.rules.snapshot import (
     ADAPTER_CONFIG,
     TOKENIZER_FILES,
@@ -25,7 +26,6 @@ from hublint.rules.snapshot import (
 
 SMALL_FILE_LIMIT = 4_000_000  # JSON we read whole: configs, indexes, tokenizer_config.json
 TOKENIZER_JSON_PREFIX = 65_536
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _SHARD = re.compile(r"^adapter_model-\d+-of-\d+\.safetensors$")
 
 
@@ -51,10 +51,6 @@ class BaseFactsSource(Protocol):
 
 class UnreadableRepo(Exception):
     """The repository cannot be linted at all (e.g. weights are Git LFS pointers): a one-line reason."""
-
-
-def is_hub_id(value: str) -> bool:
-    return bool(HUB_ID.match(value)) and ".." not in value and "--" not in value
 
 
 def build_snapshot(

@@ -182,6 +182,10 @@ class BaseModelFacts:
         name = self.embedding_tensor(output=True)
         return self.shapes[name][0] if name else self.embedding_rows
 
+    def vocab_rows(self, role: str) -> int | None:
+        """Rows of the base's input ("embed") or output ("lm_head") embedding; None when unknown."""
+        return self.lm_head_rows if role == "lm_head" else self.embedding_rows
+
     def module_shape(self, module: str) -> tuple[int, ...] | None:
         """Shape of `<module>.weight` in the base, e.g. `model.layers.0.self_attn.q_proj` -> (out, in)."""
         return self.shapes.get(f"{module}.weight")
@@ -190,6 +194,10 @@ class BaseModelFacts:
 def _module_leaf(tensor_name: str) -> str:
     parts = tensor_name.split(".")
     return parts[-2] if len(parts) >= 2 and parts[-1] == "weight" else parts[-1]
+
+
+class MissingBaseFacts(RuntimeError):
+    """A rule asked for the base model's facts that the runner should have made sure exist."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +234,13 @@ class RepoSnapshot:
         """The revision the user asked for (`owner/name@rev`); loading code pins only that, never a server's sha."""
         _, _, revision = self.target.partition("@")
         return revision or None if self.source == "hub" else None
+
+    def require_base(self) -> BaseModelFacts:
+        """The base model's facts, for a rule that declares `Need.BASE`: the runner skips such a rule (see
+        `Rule.skip_reason`) when they are missing, so reaching the raise is a bug in the runner, not bad input."""
+        if self.base is None or not self.base.available:
+            raise MissingBaseFacts(f"{self.target}: a rule needing the base model ran without its facts")
+        return self.base
 
     def tensors(self) -> Iterator[tuple[WeightsFile, TensorHeader]]:
         for weights in self.weights:

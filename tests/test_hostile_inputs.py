@@ -16,7 +16,7 @@ from hublint import rules
 from hublint.cli import main
 from hublint.emulator.samples import CLEAN_ADAPTER, LORA_CONFIG_DEFAULTS
 from hublint.render import FORMATS
-from hublint.rules.configfields import field_problems
+from hublint.rules.peft.config import field_problems
 from tests.builders import base_facts, lora_config, lora_tensors, snapshot
 
 NOWHERE = "http://127.0.0.1:9"  # nothing listens: base facts are unavailable, as on a plane

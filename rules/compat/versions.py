@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hublint.rules.peft.config import peft_type
+
 Version = tuple[int, int, int]
 
 FIRST_RELEASE: Version = (0, 1, 0)  # fields this old ask nothing of any PEFT a user could install
@@ -134,15 +136,15 @@ def format_version(version: Version) -> str:
 
 def requirements(config: Mapping[str, Any]) -> list[Requirement]:
     """What each notable part of the config asks of the loading PEFT, newest first."""
-    peft_type = str(config.get("peft_type") or "").upper()
-    fields = {**BASE_FIELDS, **FIELDS_BY_TYPE.get(peft_type, {})}
+    kind = peft_type(config) or ""
+    fields = {**BASE_FIELDS, **FIELDS_BY_TYPE.get(kind, {})}
     found = [
         Requirement(field.since, f"{name} is set")
         for name, field in fields.items()
         if name not in KEY_ONLY and name in config and _is_set(config[name], field.default)
     ]
-    if peft_type in PEFT_TYPE_SINCE:
-        found.append(Requirement(PEFT_TYPE_SINCE[peft_type], f"peft_type {peft_type}", "peft_type"))
+    if kind in PEFT_TYPE_SINCE:
+        found.append(Requirement(PEFT_TYPE_SINCE[kind], f"peft_type {kind}", "peft_type"))
     init = config.get("init_lora_weights")
     since = next((v for prefix, v in INIT_SINCE if isinstance(init, str) and init.lower().startswith(prefix)), None)
     if since:
@@ -162,7 +164,7 @@ def _is_set(value: Any, default: Any) -> bool:
 def _strict_loader_floor(config: Mapping[str, Any], fields: Mapping[str, Field]) -> Requirement | None:
     """PEFT < 0.14 raises TypeError on any key it doesn't know, whatever its value. PEFT writes every field,
     so an adapter from a newer PEFT carries such keys even when it uses none of them."""
-    tabled = str(config.get("peft_type") or "").upper() in FIELDS_BY_TYPE
+    tabled = (peft_type(config) or "") in FIELDS_BY_TYPE
     since = {
         key: FORWARD_COMPATIBLE if key in LEGACY_KEYS or key not in fields else fields[key].since
         for key in config

@@ -7,11 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peft.ids import is_hub_id
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
-# huggingface_hub's repo-id rule: `name` or `owner/name`, word characters, `-` and `.`; no `--`, no `..`.
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-_MAX_HUB_ID = 96
 # The Hub cache keeps `org/name` at revision `sha` in `.../models--org--name/snapshots/<sha>`.
 _CACHE_DIR = re.compile(r"(?:^|[/\\])models--(?P<repo>[^/\\]+)[/\\]snapshots[/\\](?P<sha>[0-9a-f]{40})")
 _LOCAL_KINDS = (
@@ -27,10 +25,6 @@ class Verdict:
     kind: str  # "empty", "a Hub cache directory", "an absolute path", ...
     suggested_id: str | None = None
     suggested_revision: str | None = None
-
-
-def is_hub_id(value: str) -> bool:
-    return bool(_HUB_ID.fullmatch(value)) and "--" not in value and ".." not in value and len(value) <= _MAX_HUB_ID
 
 
 def judge(value: object) -> Verdict | None:

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.rank.ranks import LORA, LoraFactor, configured_rank, lora_factors, peft_type
-from hublint.rules.shape.layers import BaseLayers, is_quantized
+from hublint.rules.peft.config import LORA, peft_type
+from hublint.rules.peft.layers import BaseLayers, is_quantized
+from hublint.rules.peft.ranks import LoraFactor, configured_rank, lora_factors
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 
@@ -60,8 +61,7 @@ class RankExceedsLayerDim(Rule):
 
 def _layer_ranks(snapshot: RepoSnapshot) -> list[LayerRank]:
     """Per adapted layer: the saved rank (the configured one when the weights have no readable header)."""
-    base = snapshot.base
-    assert base is not None  # skip_reason() guards Need.BASE
+    base = snapshot.require_base()
     layers = BaseLayers(base)
     trust_base = layers.known and not is_quantized(base)
     by_module: dict[str, dict[str, LoraFactor]] = {}

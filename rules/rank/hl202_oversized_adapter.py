@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peftkeys import LORA_KINDS, adapter_keys
-from hublint.rules.shape.layers import is_quantized
+from hublint.rules.peft.keys import LORA_KINDS, adapter_keys
+from hublint.rules.peft.layers import is_quantized
 from hublint.rules.snapshot import RepoSnapshot
 
 
@@ -20,8 +20,7 @@ class OversizedAdapter(Rule):
     options: ClassVar[Mapping[str, Any]] = {"max_share": 0.10}
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
-        base = snapshot.base
-        assert base is not None  # skip_reason() guards Need.BASE
+        base = snapshot.require_base()
         # A quantized checkpoint's headers count packed bytes, not parameters: no share can be trusted.
         if not base.parameter_count or is_quantized(base):
             return

@@ -6,7 +6,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.rank.ranks import LORA, max_configured_rank, peft_type, scaling
+from hublint.rules.peft.config import LORA, peft_type
+from hublint.rules.peft.ranks import max_configured_rank, scaling
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 

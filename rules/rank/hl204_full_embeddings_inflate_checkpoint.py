@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peftkeys import VocabTensor, trainable_token_indices, vocab_tensors
+from hublint.rules.peft.keys import VocabTensor, trainable_token_indices, vocab_tensors
 from hublint.rules.snapshot import RepoSnapshot
 
 
@@ -51,11 +51,7 @@ class FullEmbeddingsInflateCheckpoint(Rule):
 
 def _new_rows(snapshot: RepoSnapshot, full: list[VocabTensor]) -> int | None:
     """Rows added on top of the base vocabulary; None when the base's rows are unknown."""
-    base = snapshot.base
-    if base is None or not base.available:
-        return None
-    base_rows = {"embed": base.embedding_rows, "lm_head": base.lm_head_rows}
-    added = [v.rows - rows for v in full if (rows := base_rows[v.role]) is not None]
+    added = [rows for v in full if (rows := v.added_rows(snapshot.base)) is not None]
     return max(0, *added) if added else None
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.rank.ranks import LORA, max_configured_rank, peft_type
+from hublint.rules.peft.config import LORA, peft_type
+from hublint.rules.peft.ranks import max_configured_rank
 from hublint.rules.serving.servers import SGLANG, VLLM, VLLM_DEFAULT_MAX_LORA_RANK, VLLM_MAX_LORA_RANKS
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peftkeys import adapter_keys, trainable_token_indices, vocab_tensors
-from hublint.rules.rank.ranks import LORA, peft_type
+from hublint.rules.peft.config import LORA, peft_type
+from hublint.rules.peft.keys import adapter_keys, trainable_token_indices, vocab_tensors
 from hublint.rules.serving.servers import (
     EFFECTS,
     PART_LABELS,
@@ -95,11 +95,7 @@ def _bias(snapshot: RepoSnapshot) -> str | None:
 
 
 def _added_rows(snapshot: RepoSnapshot) -> str | None:
-    base = snapshot.base
-    if base is None or not base.available:
-        return None
-    base_rows = {"embed": base.embedding_rows, "lm_head": base.lm_head_rows}
-    added = [v.rows - rows for v in vocab_tensors(snapshot) if (rows := base_rows[v.role]) and v.rows > rows]
+    added = [rows for v in vocab_tensors(snapshot) if (rows := v.added_rows(snapshot.base)) and rows > 0]
     return f"{max(added):,} embedding rows beyond the base vocabulary (added tokens)" if added else None
 
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peftkeys import embedding_role
-from hublint.rules.rank.ranks import LoraFactor, lora_factors
-from hublint.rules.shape.layers import BaseLayers, is_quantized
+from hublint.rules.peft.keys import embedding_role
+from hublint.rules.peft.layers import BaseLayers, is_quantized
+from hublint.rules.peft.ranks import LoraFactor, lora_factors
 from hublint.rules.snapshot import RepoSnapshot
 
 _EXAMPLES = 5
@@ -22,8 +22,7 @@ class AdapterBaseShapeMismatch(Rule):
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
-        base = snapshot.base
-        assert base is not None  # skip_reason() guards Need.BASE
+        base = snapshot.require_base()
         layers = BaseLayers(base)
         if not layers.known or is_quantized(base):
             return

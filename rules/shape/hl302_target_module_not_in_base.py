@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peftkeys import PREFIX, adapter_keys
-from hublint.rules.rank.ranks import peft_type
-from hublint.rules.shape.layers import UNPREFIXED_TYPES, BaseLayers, owner_module
+from hublint.rules.peft.config import peft_type
+from hublint.rules.peft.keys import PREFIX, adapter_keys
+from hublint.rules.peft.layers import UNPREFIXED_TYPES, BaseLayers, owner_module
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 # Shared tuner tensors such as VeRA's `base_model.vera_A` sit directly under `base_model.`.
@@ -25,8 +25,7 @@ class TargetModuleNotInBase(Rule):
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         if peft_type(snapshot.config) in UNPREFIXED_TYPES:
             return
-        base = snapshot.base
-        assert base is not None  # skip_reason() guards Need.BASE
+        base = snapshot.require_base()
         layers = BaseLayers(base)
         yield from self._unprefixed_keys(snapshot)
         if not layers.known:

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.rank.ranks import LoraFactor, configured_rank, lora_factors
+from hublint.rules.peft.ranks import LoraFactor, configured_rank, lora_factors
 from hublint.rules.snapshot import RepoSnapshot
 
 _EXAMPLES = 5

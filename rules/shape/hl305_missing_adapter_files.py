@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from hublint.rules.configfields import field_problems
 from hublint.rules.model import Category, Finding, Fix, Rule, Severity
+from hublint.rules.peft.config import field_problems
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 # The only files PeftModel.from_pretrained reads (peft utils/save_and_load.py::load_peft_weights).

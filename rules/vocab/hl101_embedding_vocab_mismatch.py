@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peftkeys import VocabTensor, trainable_token_indices, vocab_tensors
+from hublint.rules.peft.keys import VocabTensor, resized_vocab_tensors, trainable_token_indices
 from hublint.rules.recipes import load_recipe
 from hublint.rules.snapshot import RepoSnapshot
 
@@ -19,14 +19,12 @@ class EmbeddingVocabMismatch(Rule):
     fixable = True
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
-        base = snapshot.base
-        assert base is not None  # skip_reason() guards Need.BASE
-        base_rows = {"embed": base.embedding_rows, "lm_head": base.lm_head_rows}
-        mismatched = [v for v in vocab_tensors(snapshot) if base_rows[v.role] and v.rows != base_rows[v.role]]
+        base = snapshot.require_base()
+        mismatched = resized_vocab_tensors(snapshot)
         if not mismatched or snapshot.base_model_id is None:
             return
         adapter_rows = _target_rows(mismatched)
-        base_row_count = base_rows[mismatched[0].role]
+        base_row_count = base.vocab_rows(mismatched[0].role)
         tokenizer = snapshot.tokenizer if snapshot.tokenizer and snapshot.tokenizer.files else None
         tokenizer_size = tokenizer.size if tokenizer else None
         details = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peftkeys import vocab_tensors
+from hublint.rules.peft.keys import model_embedding_rows
 from hublint.rules.snapshot import RepoSnapshot
 
 
@@ -18,12 +18,9 @@ class TokenizerExceedsEmbeddings(Rule):
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         tokenizer = snapshot.tokenizer
-        base = snapshot.base
-        assert base is not None
         if tokenizer is None or tokenizer.same_as_base or tokenizer.max_id is None:
             return
-        saved = [v.rows for v in vocab_tensors(snapshot) if v.role == "embed"]
-        rows = max(saved) if saved else base.embedding_rows
+        rows = model_embedding_rows(snapshot)
         if rows is None or tokenizer.max_id < rows:
             return
         beyond = sorted(i for i in tokenizer.added_tokens if i >= rows)

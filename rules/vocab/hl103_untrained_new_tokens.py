@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peftkeys import trainable_token_indices, vocab_tensors
+from hublint.rules.peft.keys import trainable_token_indices, vocab_tensors
 from hublint.rules.snapshot import RepoSnapshot
 from hublint.rules.vocab.hl102_tokenizer_exceeds_embeddings import _tokenizer_file
 
@@ -19,8 +19,7 @@ class UntrainedNewTokens(Rule):
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         tokenizer = snapshot.tokenizer
-        base = snapshot.base
-        assert base is not None
+        base = snapshot.require_base()
         if tokenizer is None or tokenizer.same_as_base or not tokenizer.added_tokens:
             return
         base_added = base.tokenizer_added_tokens

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Need, Rule, Severity
-from hublint.rules.peftkeys import vocab_tensors
+from hublint.rules.peft.keys import vocab_tensors
 from hublint.rules.snapshot import RepoSnapshot
 
 

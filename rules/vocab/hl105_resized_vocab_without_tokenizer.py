@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peftkeys import vocab_tensors
+from hublint.rules.peft.keys import resized_vocab_tensors
 from hublint.rules.snapshot import RepoSnapshot
 
 
@@ -19,16 +19,15 @@ class ResizedVocabWithoutTokenizer(Rule):
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         if snapshot.tokenizer is not None and snapshot.tokenizer.files:
             return
-        base = snapshot.base
-        assert base is not None
-        base_rows = {"embed": base.embedding_rows, "lm_head": base.lm_head_rows}
-        resized = [v for v in vocab_tensors(snapshot) if base_rows[v.role] and v.rows != base_rows[v.role]]
+        base = snapshot.require_base()
+        resized = resized_vocab_tensors(snapshot)
         if not resized:
             return
+        first, base_rows = resized[0], base.vocab_rows(resized[0].role)
         yield self.finding(
-            f"The adapter's embeddings have {resized[0].rows} rows (base: {base_rows[resized[0].role]}) but the repo"
+            f"The adapter's embeddings have {first.rows} rows (base: {base_rows}) but the repo"
             " ships no tokenizer: users cannot produce the ids of the tokens it was trained with.",
-            file=resized[0].file,
-            details={"adapter_rows": resized[0].rows, "base_rows": base_rows[resized[0].role]},
+            file=first.file,
+            details={"adapter_rows": first.rows, "base_rows": base_rows},
             fix=Fix("Push the tokenizer used in training: tokenizer.save_pretrained(...) then push_to_hub."),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Need, Rule, Severity
-from hublint.rules.peftkeys import adapter_keys, trainable_token_indices, vocab_tensors
+from hublint.rules.peft.keys import adapter_keys, model_embedding_rows, trainable_token_indices
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 
@@ -20,10 +20,7 @@ class TrainableTokenIndexOutOfRange(Rule):
         indices_by_module = trainable_token_indices(snapshot.config)
         if not indices_by_module:
             return
-        base = snapshot.base
-        assert base is not None
-        saved_rows = [v.rows for v in vocab_tensors(snapshot) if v.role == "embed" and v.key.kind == "full"]
-        rows = max(saved_rows) if saved_rows else base.embedding_rows
+        rows = model_embedding_rows(snapshot)
         deltas = [(w, t, k) for w, t, k in adapter_keys(snapshot) if k.kind == "token_delta"]
         for module, indices in indices_by_module.items():
             bad = [i for i in indices if not isinstance(i, int) or i < 0 or (rows is not None and i >= rows)]

@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 LORA, ADALORA = "LORA", "ADALORA"  # AdaLoraConfig extends LoraConfig, except that its rank_pattern holds masks
+TRAINABLE_TOKENS = "TRAINABLE_TOKENS"
+
+
+def peft_type(config: Mapping[str, Any]) -> str | None:
+    """The config's `peft_type`, upper-cased as PEFT's `PeftType` enum spells it; None when absent or not text."""
+    value = config.get("peft_type")
+    return value.strip().upper() if isinstance(value, str) and value.strip() else None
 
 
 @dataclass(frozen=True)
@@ -89,11 +96,10 @@ _LORA: dict[str, tuple[Callable[[Any], bool], str]] = {
 def field_problems(config: Mapping[str, Any]) -> list[FieldProblem]:
     """The present fields whose value PEFT cannot use, in the order of the checks above."""
     checks = dict(_ANY_PEFT)
-    peft_type = config.get("peft_type")
-    peft_type = peft_type.upper() if isinstance(peft_type, str) else None
-    if peft_type in (LORA, ADALORA):
+    kind = peft_type(config)
+    if kind in (LORA, ADALORA):
         checks.update(_LORA)
-    if peft_type == ADALORA:
+    if kind == ADALORA:
         del checks["rank_pattern"]  # null, or "<module>.lora_E" -> the boolean mask of the ranks kept
     return [
         FieldProblem(key, config[key], expected)

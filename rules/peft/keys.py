@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hublint.rules.peft.config import TRAINABLE_TOKENS, peft_type
 from hublint.rules.snapshot import (
     INPUT_EMBEDDING_NAMES,
     OUTPUT_EMBEDDING_NAMES,
@@ -93,6 +94,11 @@ class VocabTensor:
     role: str  # "embed" | "lm_head"
     rows: int
 
+    def added_rows(self, base: BaseModelFacts | None) -> int | None:
+        """Rows beyond (negative: short of) the base's matrix of the same role; None when the base is unknown."""
+        base_rows = base.vocab_rows(self.role) if base is not None and base.available else None
+        return None if base_rows is None else self.rows - base_rows
+
 
 def vocab_tensors(snapshot: RepoSnapshot) -> list[VocabTensor]:
     found = []
@@ -102,6 +108,19 @@ def vocab_tensors(snapshot: RepoSnapshot) -> list[VocabTensor]:
         if role and rows is not None:
             found.append(VocabTensor(weights.path, tensor, key, role, rows))
     return found
+
+
+def resized_vocab_tensors(snapshot: RepoSnapshot) -> list[VocabTensor]:
+    """The saved vocabulary tensors whose rows differ from the base's: the adapter was trained on a resized model."""
+    return [v for v in vocab_tensors(snapshot) if v.added_rows(snapshot.base)]
+
+
+def model_embedding_rows(snapshot: RepoSnapshot) -> int | None:
+    """Rows of the input embedding once the adapter is loaded: the saved matrix's, else the base's."""
+    saved = [v.rows for v in vocab_tensors(snapshot) if v.role == "embed"]
+    if saved:
+        return max(saved)
+    return snapshot.base.embedding_rows if snapshot.base is not None and snapshot.base.available else None
 
 
 def _rows(key: AdapterKey, tensor: TensorHeader, role: str | None) -> int | None:
@@ -120,7 +139,7 @@ def _rows(key: AdapterKey, tensor: TensorHeader, role: str | None) -> int | None
 def trainable_token_indices(config: Mapping[str, Any]) -> dict[str, list[Any]]:
     """The configured trainable token indices per embedding module (LoRA field or TRAINABLE_TOKENS type)."""
     value = config.get("trainable_token_indices")
-    if config.get("peft_type") == "TRAINABLE_TOKENS":
+    if peft_type(config) == TRAINABLE_TOKENS:
         targets = config.get("target_modules")
         if isinstance(targets, list) and targets and isinstance(targets[0], str):
             targets = targets[0]

@@ -11,20 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hublint.rules.peftkeys import LORA_KINDS, AdapterKey, adapter_keys, pattern_match
+from hublint.rules.peft.config import ADALORA, LORA, peft_type
+from hublint.rules.peft.keys import LORA_KINDS, AdapterKey, adapter_keys, pattern_match
 from hublint.rules.snapshot import RepoSnapshot, TensorHeader
-
-LORA = "LORA"
-ADALORA = "ADALORA"
 
 # Which axis of each factor holds the rank.
 RANK_AXIS: Mapping[str, int] = {"lora_A": 0, "lora_B": 1, "lora_embedding_A": 0, "lora_embedding_B": 1, "lora_E": 0}
 _ADALORA_SUFFIXES = (".lora_A", ".lora_B", ".lora_E")
-
-
-def peft_type(config: Mapping[str, Any]) -> str | None:
-    value = config.get("peft_type")
-    return value.upper() if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.peftkeys import AdapterKey
+from hublint.rules.peft.keys import AdapterKey
 from hublint.rules.snapshot import BaseModelFacts
 
 _WRAPPERS = frozenset({"model", "transformer", "language_model", "text_model", "base_model"})
