@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hublint.emulator.samples import llama_tensors
 from hublint.rules.snapshot import (
     BaseModelFacts,
     RepoFile,
@@ -22,20 +23,11 @@ PREFIX = "base_model.model."
 def llama_shapes(
     vocab: int = 32000, hidden: int = 4096, intermediate: int = 11008, layers: int = 32, tied: bool = False
 ) -> dict[str, tuple[int, ...]]:
-    """Tensor shapes of a Llama checkpoint (the base model's safetensors headers)."""
-    shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, hidden)}
-    for i in range(layers):
-        layer = f"model.layers.{i}"
-        for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
-            shapes[f"{layer}.self_attn.{proj}.weight"] = (hidden, hidden)
-        shapes[f"{layer}.mlp.gate_proj.weight"] = (intermediate, hidden)
-        shapes[f"{layer}.mlp.up_proj.weight"] = (intermediate, hidden)
-        shapes[f"{layer}.mlp.down_proj.weight"] = (hidden, intermediate)
-        shapes[f"{layer}.input_layernorm.weight"] = (hidden,)
-        shapes[f"{layer}.post_attention_layernorm.weight"] = (hidden,)
-    shapes["model.norm.weight"] = (hidden,)
-    if not tied:
-        shapes["lm_head.weight"] = (vocab, hidden)
+    """Tensor shapes of a Llama checkpoint (the base model's safetensors headers); a tied one stores no lm_head."""
+    tensors = llama_tensors(vocab=vocab, hidden=hidden, intermediate=intermediate, layers=layers, dtype="BF16")
+    shapes = {name: tuple(shape) for name, (_, shape) in tensors.items()}
+    if tied:
+        del shapes["lm_head.weight"]
     return shapes
 
 
