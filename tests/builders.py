@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -216,3 +217,122 @@ def lint(snap: RepoSnapshot, *codes: str, options: Mapping[str, Mapping[str, Any
 
     config = LintConfig(select=frozenset(codes), options=options or {})
     return run_rules(snap, selected_rules(config), config).findings
+
+
+# --- snapshots from data: what tests/rules/cases/HLxxx.yml describe ---------------------------------------------
+
+# Bases a case can name by `preset` instead of spelling their headers out.
+BASE_PRESETS: dict[str, BaseModelFacts] = {
+    # GPT-2 as its Hub checkpoint stores it: no `transformer.` prefix, Conv1D weights as (in, out).
+    "gpt2": BaseModelFacts(
+        model_id="openai-community/gpt2",
+        config={"model_type": "gpt2", "vocab_size": 1000, "n_embd": 64},
+        shapes={"wte.weight": (1000, 64), "h.0.attn.c_attn.weight": (64, 192), "h.0.attn.c_attn.bias": (192,)},
+        parameter_count=1000 * 64 + 64 * 192 + 192,
+    ),
+}
+
+
+def snapshot_from_spec(spec: Mapping[str, Any]) -> RepoSnapshot:
+    """A snapshot from a case file's plain data; every key is optional and defaults to `snapshot()`'s.
+
+    seed: {r, rows}          start from the seed adapter (`seed_adapter`) instead of the clean r=8 LoRA
+    config: {...}            merged over the LoRA config (`lora_config`); `config_exact` replaces it whole,
+                             `config_drop` removes keys, `no_config: true` leaves the repo without one,
+                             `config_error` says why it could not be parsed
+    lora: {...} | null       `lora_tensors` arguments; null saves no LoRA tensors
+    tensors: {name: shape}   more saved tensors; `weights: [{path, tensors, lora, dtype, size, size_delta,
+                             error, malformed}]` describes the files instead
+    base: {...}              `base_facts` arguments, or `preset: gpt2`, plus `shapes` to replace the headers
+    tokenizer: {...}         `added` {id: token} or `new_tokens` [first id, count], `files`, `model_vocab_size`,
+                             `same_as_base`
+    card, files, target, source   as `snapshot()` takes them
+    """
+    seeded = seed_adapter(**spec["seed"]) if "seed" in spec else None
+    config = _config_from_spec(spec, seeded)
+    if "weights" in spec:
+        weights = [_weights_from_spec(w) for w in spec["weights"]]
+    elif seeded is not None and "lora" not in spec and "tensors" not in spec:
+        weights = list(seeded.weights)
+    else:
+        weights = [weights_file({**_lora_from_spec(spec.get("lora", {})), **_shapes(spec.get("tensors", {}))})]
+    tok = _tokenizer_from_spec(spec["tokenizer"]) if "tokenizer" in spec else seeded.tokenizer if seeded else None
+    return (
+        snapshot(
+            config,
+            weights=weights,
+            base=_base_from_spec(spec.get("base", {})),
+            tok=tok,
+            card=spec.get("card"),
+            files=spec.get("files"),
+            target=spec.get("target", "someone/adapter"),
+            source=spec.get("source", "hub"),
+            config_error=spec.get("config_error"),
+        )
+        if not spec.get("no_config")
+        else _without_config(spec, weights, tok)
+    )
+
+
+def _config_from_spec(spec: Mapping[str, Any], seeded: RepoSnapshot | None) -> dict[str, Any] | None:
+    if "config_error" in spec:
+        return None
+    if "config_exact" in spec:
+        return dict(spec["config_exact"])
+    config = dict(seeded.config) if seeded is not None else lora_config()
+    config.update(spec.get("config") or {})
+    for key in spec.get("config_drop", ()):
+        del config[key]
+    return config
+
+
+def _without_config(spec: Mapping[str, Any], weights: list[WeightsFile], tok: TokenizerFacts | None) -> RepoSnapshot:
+    snap = snapshot(weights=weights, tok=tok, files=spec.get("files"), base=_base_from_spec(spec.get("base", {})))
+    return dataclasses.replace(snap, adapter_config=None)
+
+
+def _shapes(tensors: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(shape) for name, shape in tensors.items()}
+
+
+def _lora_from_spec(lora: Mapping[str, Any] | None) -> dict[str, tuple[int, ...]]:
+    return {} if lora is None else lora_tensors(**lora)
+
+
+def _weights_from_spec(spec: Mapping[str, Any]) -> WeightsFile:
+    """One weights file; a tensor given as {shape, dtype, offsets} keeps its own header entry as written."""
+    tensors = spec.get("tensors", {})
+    plain = {name: shape for name, shape in tensors.items() if not isinstance(shape, Mapping)}
+    shapes = {**_lora_from_spec(spec.get("lora", {} if not tensors else None)), **_shapes(plain)}
+    path = spec.get("path", "adapter_model.safetensors")
+    built = weights_file(shapes, path=path, dtype=spec.get("dtype", "BF16"))
+    headers = dict(built.tensors)
+    for name, entry in tensors.items():
+        if isinstance(entry, Mapping):
+            headers[name] = TensorHeader(name, entry["dtype"], tuple(entry["shape"]), tuple(entry["offsets"]))
+    size = spec.get("size", (built.size or 0) + spec.get("size_delta", 0))
+    return dataclasses.replace(
+        built,
+        size=size,
+        tensors=headers,
+        error=spec.get("error"),
+        malformed=tuple(spec.get("malformed", ())),
+        header_length=None if spec.get("error") else built.header_length,
+    )
+
+
+def _base_from_spec(spec: Mapping[str, Any]) -> BaseModelFacts:
+    spec = dict(spec)
+    shapes = spec.pop("shapes", None)
+    base = BASE_PRESETS[spec.pop("preset")] if "preset" in spec else base_facts(**spec)
+    return base if shapes is None else dataclasses.replace(base, shapes=_shapes(shapes))
+
+
+def _tokenizer_from_spec(spec: Mapping[str, Any]) -> TokenizerFacts:
+    added = dict(spec.get("added", {}))
+    if "new_tokens" in spec:
+        added = {**added_tokens(*spec["new_tokens"]), **added}
+    kwargs = {key: spec[key] for key in ("model_vocab_size", "same_as_base") if key in spec}
+    if "files" in spec:
+        kwargs["files"] = tuple(spec["files"])
+    return tokenizer(added, **kwargs)
