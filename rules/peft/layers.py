@@ -9,7 +9,8 @@ wrapper components removed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+from collections.abc import Iterator, Sequence
 
 from hublint.rules.peft.keys import AdapterKey
 from hublint.rules.snapshot import BaseModelFacts
@@ -80,6 +81,23 @@ class BaseLayers:
         for path, (module, shape) in self._weights.items():
             if any(name == target or name.endswith("." + target) for name in (path, module) for target in targets):
                 yield module, shape
+
+    def drops(self, key: AdapterKey) -> bool:
+        """True when PEFT would drop this saved tensor: its module path does not exist in the base (PEFT loads
+        adapter weights with strict=False). Un-prefixed and shared tuner keys are judged elsewhere."""
+        return self.known and key.prefixed and not self.has_module(owner_module(key))
+
+    def unmatched_targets(self, targets: Sequence[str]) -> list[str]:
+        """The entries of a list-form target_modules that select no module of the base."""
+        return [target for target in targets if not any(True for _ in self.modules_matching([target]))]
+
+    def module_names(self) -> list[str]:
+        """The distinct last components of the base's modules that have a weight matrix: what target_modules name."""
+        return sorted({path.rsplit(".", 1)[-1] for path, (_, shape) in self._weights.items() if len(shape) >= 2})
+
+    def closest_names(self, target: str, count: int = 3) -> list[str]:
+        """The base's module names that look most like `target` (difflib's ratio), best first."""
+        return difflib.get_close_matches(target.rsplit(".", 1)[-1], self.module_names(), n=count, cutoff=0.5)
 
 
 def _ancestors(path: str) -> Iterator[str]:

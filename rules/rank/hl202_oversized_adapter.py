@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.keys import LORA_KINDS, adapter_keys
-from hublint.rules.peft.layers import is_quantized
+from hublint.rules.peft.layers import BaseLayers, is_quantized
 from hublint.rules.snapshot import RepoSnapshot
 
 
@@ -24,12 +24,17 @@ class OversizedAdapter(Rule):
         # A quantized checkpoint's headers count packed bytes, not parameters: no share can be trusted.
         if not base.parameter_count or is_quantized(base):
             return
-        adapter = sum(tensor.numel for _, tensor in snapshot.tensors())
+        # Tensors for modules the base lacks are dropped at load (HL302 reports them): they are not the user's cost.
+        layers = BaseLayers(base)
+        kept = [(tensor, key) for _, tensor, key in adapter_keys(snapshot) if not layers.drops(key)]
+        adapter = sum(tensor.numel for tensor, _ in kept)
+        dropped = sum(tensor.numel for _, tensor in snapshot.tensors()) - adapter
         share = adapter / base.parameter_count
         if share <= self.settings["max_share"]:
             return
         share_of_total = adapter / (base.parameter_count + adapter)
-        low_rank = sum(tensor.numel for _, tensor, key in adapter_keys(snapshot) if key.kind in LORA_KINDS)
+        low_rank = sum(tensor.numel for tensor, key in kept if key.kind in LORA_KINDS)
+        extra = {"dropped_parameters": dropped} if dropped else {}
         yield self.finding(
             f"The adapter holds {adapter:,} parameters, {share:.1%} of the base model's {base.parameter_count:,}"
             f" ({share_of_total:.1%} of base + adapter, the share PEFT's print_trainable_parameters shows): it is"
@@ -43,6 +48,7 @@ class OversizedAdapter(Rule):
                 "max_share": self.settings["max_share"],
                 "lora_parameters": low_rank,
                 "other_parameters": adapter - low_rank,
+                **extra,
             },
             fix=Fix(
                 "Lower r or adapt fewer modules; train new tokens with trainable_token_indices (PEFT >= 0.15)"

@@ -13,6 +13,7 @@ from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 # Shared tuner tensors such as VeRA's `base_model.vera_A` sit directly under `base_model.`.
 _TUNER_PREFIX = "base_model."
 _EXAMPLES = 5
+_MODULE_NAMES = 20
 
 
 class TargetModuleNotInBase(Rule):
@@ -30,9 +31,17 @@ class TargetModuleNotInBase(Rule):
         yield from self._unprefixed_keys(snapshot)
         if not layers.known:
             return
-        unmatched = list(self._unmatched_targets(snapshot, layers, base.model_id))
-        # PEFT raises on unmatched target_modules before it reads any tensor: report that alone.
-        yield from unmatched or self._missing_modules(snapshot, layers, base.model_id)
+        targets = snapshot.config.get("target_modules")
+        # Only PEFT's list form: a regex string or "all-linear" depends on in-memory names the headers lack.
+        targets = [str(t) for t in targets] if isinstance(targets, list) else []
+        unmatched = layers.unmatched_targets(targets)
+        if targets and len(unmatched) == len(targets):
+            # PEFT raises on unmatched target_modules before it reads any tensor: report that alone.
+            yield self._no_target_matches(targets, base.model_id)
+            return
+        if unmatched:
+            yield self._some_targets_unmatched(unmatched, targets, layers, base.model_id)
+        yield from self._missing_modules(snapshot, layers, base.model_id)
 
     def _unprefixed_keys(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         keys = [(weights.path, key.name) for weights, _, key in adapter_keys(snapshot)]
@@ -59,8 +68,8 @@ class TargetModuleNotInBase(Rule):
         missing: dict[str, list[str]] = {}  # module -> tensor names
         files: dict[str, str] = {}
         for weights, _, key in adapter_keys(snapshot):
-            module = owner_module(key)
-            if key.prefixed and not layers.has_module(module):
+            if layers.drops(key):
+                module = owner_module(key)
                 missing.setdefault(module, []).append(key.name)
                 files.setdefault(module, weights.path)
         if not missing:
@@ -78,17 +87,42 @@ class TargetModuleNotInBase(Rule):
             ),
         )
 
-    def _unmatched_targets(self, snapshot: RepoSnapshot, layers: BaseLayers, base_id: str) -> Iterator[Finding]:
-        targets = snapshot.config.get("target_modules")
-        # Only PEFT's list form: a regex string or "all-linear" depends on in-memory names the headers lack.
-        if not isinstance(targets, list) or not targets:
-            return
-        if any(True for _ in layers.modules_matching([str(t) for t in targets])):
-            return
-        yield self.finding(
-            f"None of target_modules {sorted(map(str, targets))} names a module of {base_id}:"
+    def _no_target_matches(self, targets: list[str], base_id: str) -> Finding:
+        return self.finding(
+            f"None of target_modules {sorted(targets)} names a module of {base_id}:"
             " PeftModel.from_pretrained raises `ValueError: Target modules ... not found in the base model`.",
             file=ADAPTER_CONFIG,
-            details={"target_modules": sorted(map(str, targets))},
+            details={"target_modules": sorted(targets)},
             fix=Fix("Load the adapter onto the base it was trained on, or correct target_modules."),
         )
+
+    def _some_targets_unmatched(
+        self, unmatched: list[str], targets: list[str], layers: BaseLayers, base_id: str
+    ) -> Finding:
+        """Some entries match and some don't: PEFT (0.21.2) adapts the matching ones without a word about the rest."""
+        closest = {target: layers.closest_names(target) for target in unmatched}
+        names = layers.module_names()
+        hints = "; ".join(
+            f"`{t}`: closest {', '.join(f'`{n}`' for n in names)}" for t, names in closest.items() if names
+        )
+        return self.finding(
+            f"target_modules entries {_code_list(unmatched)} name no module of {base_id}, while"
+            f" {len(targets) - len(unmatched)} other(s) do: PEFT adapts only those, silently, so the adapter"
+            f" changes fewer layers than its config says ({hints or 'the base has ' + _code_list(names[:12])}).",
+            file=ADAPTER_CONFIG,
+            severity=Severity.WARNING,
+            details={
+                "unmatched": unmatched,
+                "matched": [t for t in targets if t not in unmatched],
+                "closest": closest,
+                "base_modules": names[:_MODULE_NAMES],
+            },
+            fix=Fix(
+                "Use the base's module names in target_modules (the closest ones are listed) and train again;"
+                " the names of one architecture (GPT-NeoX's `query_key_value`) do not carry over to another."
+            ),
+        )
+
+
+def _code_list(names: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
