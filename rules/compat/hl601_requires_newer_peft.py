@@ -7,9 +7,12 @@ from typing import Any, ClassVar
 
 from hublint.rules.compat.versions import (
     FORWARD_COMPATIBLE,
+    LEGACY_REMOVED,
+    LegacySupport,
     Requirement,
     Version,
     format_version,
+    legacy_support,
     parse_version,
     requirements,
 )
@@ -42,6 +45,9 @@ class RequiresNewerPeft(Rule):
         self.threshold = threshold
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
+        legacy = legacy_support(snapshot.config)
+        if legacy is not None:  # whatever the threshold: some current releases refuse these configs
+            yield self._legacy_finding(legacy)
         needed = requirements(snapshot.config)
         if not needed or needed[0].version < self.threshold:
             return
@@ -61,6 +67,39 @@ class RequiresNewerPeft(Rule):
                 f"Install peft>={minimum} (pip install -U 'peft>={minimum}'); owners can say so in the model card."
             ),
         )
+
+    def _legacy_finding(self, legacy: LegacySupport) -> Finding:
+        keys = ", ".join(legacy.keys)
+        removed, strict = format_version(LEGACY_REMOVED), format_version(FORWARD_COMPATIBLE)
+        refused = (
+            f"PEFT >= {removed} and < {strict} raises `TypeError: ... got an unexpected keyword argument"
+            f" '{legacy.keys[0]}'`"
+        )
+        if legacy.loads_from is None:
+            refused += (
+                f"; PEFT >= {strict} drops the keys but cannot fit the fused `lora.MergedLinear` tensors that"
+                " `enable_lora` saved into its Linear layers (`size mismatch`)"
+            )
+        loads = " or ".join(legacy.specifiers) or "no PEFT release (it also has keys newer than 0.2)"
+        return self.finding(
+            f"adapter_config.json has keys of PEFT 0.1-0.2 ({keys}): only {loads} loads it; {refused}.",
+            file=ADAPTER_CONFIG,
+            severity=Severity.INFO if legacy.loads_from else Severity.WARNING,
+            details={"legacy_keys": list(legacy.keys), "loads_with": legacy.specifiers},
+            fix=Fix(_legacy_fix(legacy)),
+        )
+
+
+def _legacy_fix(legacy: LegacySupport) -> str:
+    if legacy.loads_from is not None:
+        return (
+            f"Delete {', '.join(legacy.keys)} from adapter_config.json (PEFT has ignored them since"
+            f" {format_version(LEGACY_REMOVED)}); users load it with {legacy.specifiers[-1]} meanwhile."
+        )
+    return (
+        f"Merge the adapter into its base with {legacy.specifiers[0] if legacy.specifiers else 'peft<0.3.0'}"
+        " (merge_and_unload) and publish the merged model, or retrain it with a current PEFT."
+    )
 
 
 def _failures(top: list[Requirement], minimum: Version) -> str:

@@ -18,8 +18,9 @@ Version = tuple[int, int, int]
 FIRST_RELEASE: Version = (0, 1, 0)  # fields this old ask nothing of any PEFT a user could install
 # PR #2038: from 0.14.0 unknown config keys are dropped with a warning; older releases raise TypeError.
 FORWARD_COMPATIBLE: Version = (0, 14, 0)
-# Removed in 0.3.0: 0.3.0-0.13.x reject them as unknown keys.
+# PEFT 0.1-0.2 LoraConfig keys, removed in 0.3.0: 0.3.0-0.13.x reject them as unknown keys, 0.14+ drops them.
 LEGACY_KEYS = frozenset({"enable_lora", "merge_weights"})
+LEGACY_REMOVED: Version = (0, 3, 0)
 
 
 @dataclass(frozen=True)
@@ -166,12 +167,44 @@ def _strict_loader_floor(config: Mapping[str, Any], fields: Mapping[str, Field])
     so an adapter from a newer PEFT carries such keys even when it uses none of them."""
     tabled = (peft_type(config) or "") in FIELDS_BY_TYPE
     since = {
-        key: FORWARD_COMPATIBLE if key in LEGACY_KEYS or key not in fields else fields[key].since
+        key: FORWARD_COMPATIBLE if key not in fields else fields[key].since
         for key in config
-        if key in fields or key in LEGACY_KEYS or tabled  # other types' own fields are not tabled
+        # Other types' own fields are not tabled; legacy keys have their own verdict (`legacy_support`).
+        if key not in LEGACY_KEYS and (key in fields or tabled)
     }
     floor = min(max(since.values(), default=FIRST_RELEASE), FORWARD_COMPATIBLE)
     if floor <= FIRST_RELEASE:
         return None
     newer = sorted(key for key, version in since.items() if version >= floor)
     return Requirement(floor, f"keys unknown to PEFT < {format_version(floor)}: {', '.join(newer[:4])}", "keys")
+
+
+@dataclass(frozen=True)
+class LegacySupport:
+    """Which PEFT releases load a config that carries PEFT 0.1-0.2 keys (research/peft.md section 3)."""
+
+    keys: tuple[str, ...]
+    loads_before: Version | None  # releases older than this load it (None: none does, newer keys are set too)
+    loads_from: Version | None  # releases from this on load it (None: none does)
+
+    @property
+    def specifiers(self) -> list[str]:
+        """pip requirement specifiers of the releases that load it, e.g. ["peft<0.3.0", "peft>=0.14.0"]."""
+        ranges = [f"peft<{format_version(self.loads_before)}"] if self.loads_before else []
+        return ranges + ([f"peft>={format_version(self.loads_from)}"] if self.loads_from else [])
+
+
+def legacy_support(config: Mapping[str, Any]) -> LegacySupport | None:
+    """None when the config has no legacy key. `enable_lora` with a True entry means PEFT 0.1-0.2 saved a fused
+    layer as `lora.MergedLinear` (lora_A `[r * k, in]`, lora_B a Conv1d `[out / n * k, r, 1]`): PEFT >= 0.14 drops
+    the key and then cannot fit those tensors into its Linear layers, so only the old releases load it."""
+    keys = tuple(sorted(LEGACY_KEYS & set(config)))
+    if not keys:
+        return None
+    newer = [field.since for key, field in LORA_FIELDS.items() if key in config and field.since >= LEGACY_REMOVED]
+    merged = isinstance(config.get("enable_lora"), list) and any(config["enable_lora"])
+    return LegacySupport(
+        keys,
+        loads_before=None if newer else LEGACY_REMOVED,
+        loads_from=None if merged else FORWARD_COMPATIBLE,
+    )
