@@ -14,6 +14,7 @@ from hublint.rules.rank.hl201_rank_exceeds_layer_dim import RankExceedsLayerDim
 from hublint.rules.rank.hl202_oversized_adapter import OversizedAdapter
 from hublint.rules.rank.hl203_large_rank_without_rslora import LargeRankWithoutRslora
 from hublint.rules.rank.hl204_full_embeddings_inflate_checkpoint import FullEmbeddingsInflateCheckpoint
+from hublint.rules.rank.hl205_extreme_lora_scaling import ExtremeLoraScaling
 from hublint.rules.serving.hl501_rank_exceeds_serving_limits import RankExceedsServingLimits
 from hublint.rules.serving.hl502_unservable_adapter_parts import UnservableAdapterParts
 from hublint.rules.shape.hl301_adapter_base_shape_mismatch import AdapterBaseShapeMismatch
@@ -39,6 +40,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     OversizedAdapter,
     LargeRankWithoutRslora,
     FullEmbeddingsInflateCheckpoint,
+    ExtremeLoraScaling,
     AdapterBaseShapeMismatch,
     TargetModuleNotInBase,
     RankConfigTensorMismatch,

@@ -7,6 +7,7 @@ and `.lora_E` `[r, 1]` without `.weight`, already cut to the rank its `rank_patt
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,48 @@ def max_configured_rank(config: Mapping[str, Any]) -> int | None:
 def scaling(alpha: float, rank: int, rslora: bool) -> float:
     """LoraLayer.update_layer: lora_alpha / sqrt(r) with rsLoRA, lora_alpha / r without."""
     return alpha / rank**0.5 if rslora else alpha / rank
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A factor PEFT multiplies a LoRA update by, and where it comes from."""
+
+    value: float
+    alpha: float
+    rank: int
+    rslora: bool
+    pattern: str | None  # the rank_pattern / alpha_pattern key that sets it; None for `r` and `lora_alpha`
+
+    @property
+    def formula(self) -> str:
+        """How PEFT computes it, with the numbers: "lora_alpha/r = 100/1"."""
+        return (
+            f"lora_alpha/√r = {self.alpha:g}/√{self.rank}"
+            if self.rslora
+            else f"lora_alpha/r = {self.alpha:g}/{self.rank}"
+        )
+
+
+def configured_scales(config: Mapping[str, Any]) -> list[Scale]:
+    """Every scaling a LoRA config gives its layers: `r`/`lora_alpha`, and each rank_pattern / alpha_pattern key
+    with its counterpart (the pattern's own value, else the default)."""
+    rslora = config.get("use_rslora") is True
+    rank, alpha = config.get("r"), config.get("lora_alpha")
+    ranks, alphas = _mapping(config.get("rank_pattern")), _mapping(config.get("alpha_pattern"))
+    combinations = [
+        (None, rank, alpha),
+        *((key, value, alphas.get(key, alpha)) for key, value in ranks.items()),
+        *((key, ranks.get(key, rank), value) for key, value in alphas.items() if key not in ranks),
+    ]
+    return [
+        Scale(scaling(a, r, rslora), a, r, rslora, key)
+        for key, r, a in combinations
+        if _is_count(r) and r > 0 and _is_finite_number(a)
+    ]
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
