@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hublint.rules.peft.config import method_names, peft_type
+
 if TYPE_CHECKING:
     from hublint.rules.snapshot import RepoSnapshot
 
@@ -104,6 +106,12 @@ class Rule:
     needs: ClassVar[frozenset[Need]] = frozenset({Need.CONFIG, Need.WEIGHTS})
     options: ClassVar[Mapping[str, Any]] = {}
     fixable: ClassVar[bool] = False
+    # The PEFT methods (peft_type values) the rule can judge; None: every method.
+    peft_types: ClassVar[frozenset[str] | None] = None
+    # With Need.WEIGHTS: the rule judges saved tensors, so it is skipped when no tensor header could be read.
+    reads_tensors: ClassVar[bool] = True
+    # With Need.BASE: the rule compares against the base's tensor shapes, so it is skipped when they are unknown.
+    reads_base_shapes: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         unknown = set(options or {}) - set(self.options)
@@ -136,11 +144,32 @@ class Rule:
         )
 
     def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
-        """Why this rule cannot judge the snapshot (e.g. the base model's facts are missing), or None."""
+        """Why this rule cannot judge the snapshot (e.g. the base model's facts are missing), or None.
+        Every rule that does not run says why: a skip is reported, never a silent nothing."""
         if Need.CONFIG in self.needs and snapshot.adapter_config is None:
             return "needs adapter_config.json, which is missing or unparsable"
-        if Need.BASE in self.needs and (snapshot.base is None or not snapshot.base.available):
-            base = snapshot.base
+        kind = peft_type(snapshot.config)
+        if self.peft_types is not None and kind not in self.peft_types:
+            return f"applies to {method_names(self.peft_types)} adapters only; this one is {kind or 'of no peft_type'}"
+        if Need.WEIGHTS in self.needs and self.reads_tensors and not any(w.tensors for w in snapshot.weights):
+            return f"needs the adapter's tensor headers: {_no_tensors(snapshot)}"
+        base = snapshot.base
+        if Need.BASE in self.needs and (base is None or not base.available):
             detail = f" ({base.model_id}: {base.message or base.status})" if base else ""
             return "needs the base model's facts, which could not be read" + detail
+        if Need.BASE in self.needs and self.reads_base_shapes and base is not None and not base.shapes:
+            return f"needs the base model's tensor shapes: {base.model_id} has no readable safetensors header"
         return None
+
+
+def _no_tensors(snapshot: RepoSnapshot) -> str:
+    """Why no tensor header could be read, for people."""
+    broken = [w for w in snapshot.weights if w.error]
+    if broken:
+        return f"{broken[0].path} cannot be parsed ({broken[0].error})"
+    if snapshot.weights:
+        return f"{snapshot.weights[0].path} holds no tensors"
+    pickles = sorted(path for path in snapshot.files if path.startswith("adapter_model") and path.endswith(".bin"))
+    if pickles:
+        return f"the adapter ships only {pickles[0]}, a pickle, and no safetensors file"
+    return "the repo has no adapter weights"

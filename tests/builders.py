@@ -303,7 +303,8 @@ def _weights_from_spec(spec: Mapping[str, Any]) -> WeightsFile:
     """One weights file; a tensor given as {shape, dtype, offsets} keeps its own header entry as written."""
     tensors = spec.get("tensors", {})
     plain = {name: shape for name, shape in tensors.items() if not isinstance(shape, Mapping)}
-    shapes = {**_lora_from_spec(spec.get("lora", {} if not tensors else None)), **_shapes(plain)}
+    default_lora = {} if not tensors and not spec.get("error") else None  # a broken header lists no tensors
+    shapes = {**_lora_from_spec(spec.get("lora", default_lora)), **_shapes(plain)}
     path = spec.get("path", "adapter_model.safetensors")
     built = weights_file(shapes, path=path, dtype=spec.get("dtype", "BF16"))
     headers = dict(built.tensors)
@@ -325,7 +326,11 @@ def _base_from_spec(spec: Mapping[str, Any]) -> BaseModelFacts:
     spec = dict(spec)
     shapes = spec.pop("shapes", None)
     base = BASE_PRESETS[spec.pop("preset")] if "preset" in spec else base_facts(**spec)
-    return base if shapes is None else dataclasses.replace(base, shapes=_shapes(shapes))
+    if shapes is None:
+        return base
+    # The parameter count comes from the headers: none readable, none known.
+    count = sum(math.prod(shape) for shape in shapes.values()) or None
+    return dataclasses.replace(base, shapes=_shapes(shapes), parameter_count=count)
 
 
 def _tokenizer_from_spec(spec: Mapping[str, Any]) -> TokenizerFacts:

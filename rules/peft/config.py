@@ -18,6 +18,8 @@ from typing import Any
 
 LORA, ADALORA = "LORA", "ADALORA"  # AdaLoraConfig extends LoraConfig, except that its rank_pattern holds masks
 TRAINABLE_TOKENS = "TRAINABLE_TOKENS"
+# How people write the methods a rule names in a skip reason; others show as PEFT's own peft_type.
+_METHOD_NAMES = {LORA: "LoRA", ADALORA: "AdaLoRA"}
 
 
 def peft_type(config: Mapping[str, Any]) -> str | None:
@@ -56,6 +58,12 @@ def _int_list(value: Any) -> bool:
 
 def _str_keys(value: Any) -> bool:
     return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
+
+
+def method_names(kinds: frozenset[str]) -> str:
+    """{"LORA", "ADALORA"} -> "LoRA and AdaLoRA"."""
+    names = [_METHOD_NAMES.get(kind, kind) for kind in sorted(kinds, key=lambda k: (k != LORA, k))]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 # key -> (accepts the value when the key is present, what was expected). None is accepted only where PEFT does.

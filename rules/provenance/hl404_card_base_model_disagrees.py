@@ -15,6 +15,12 @@ class CardBaseModelDisagrees(Rule):
     severity = Severity.WARNING
     needs = frozenset({Need.CONFIG, Need.CARD})
 
+    def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
+        reason = super().skip_reason(snapshot)
+        if reason is None and not _card_bases(snapshot):
+            return f"README.md {'names no base_model' if snapshot.card else 'has no metadata'} to compare"
+        return reason
+
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         config_base = snapshot.base_model_id
         card_bases = _card_bases(snapshot)

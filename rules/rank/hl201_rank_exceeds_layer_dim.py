@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peft.config import LORA, peft_type
+from hublint.rules.peft.config import ADALORA, LORA, peft_type
 from hublint.rules.peft.layers import BaseLayers, is_quantized
 from hublint.rules.peft.ranks import LoraFactor, configured_rank, lora_factors
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
@@ -32,6 +32,9 @@ class RankExceedsLayerDim(Rule):
     category = Category.RANK
     severity = Severity.WARNING
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
+    peft_types = frozenset({LORA, ADALORA})
+    reads_tensors = False  # without a readable header, the configured ranks are judged
+    reads_base_shapes = True
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         layers = _layer_ranks(snapshot)

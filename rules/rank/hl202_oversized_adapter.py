@@ -19,11 +19,18 @@ class OversizedAdapter(Rule):
     needs = frozenset({Need.WEIGHTS, Need.BASE})
     options: ClassVar[Mapping[str, Any]] = {"max_share": 0.10}
 
+    def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
+        reason = super().skip_reason(snapshot)
+        base = snapshot.require_base() if reason is None else None
+        if base is not None and is_quantized(base):
+            # A quantized checkpoint's headers count packed bytes, not parameters: no share can be trusted.
+            return f"{base.model_id} is quantized: its headers count packed bytes, not parameters"
+        if base is not None and not base.parameter_count:
+            return f"the parameter count of {base.model_id} is unknown (no readable safetensors header)"
+        return reason
+
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         base = snapshot.require_base()
-        # A quantized checkpoint's headers count packed bytes, not parameters: no share can be trusted.
-        if not base.parameter_count or is_quantized(base):
-            return
         # Tensors for modules the base lacks are dropped at load (HL302 reports them): they are not the user's cost.
         layers = BaseLayers(base)
         kept = [(tensor, key) for _, tensor, key in adapter_keys(snapshot) if not layers.drops(key)]

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peft.config import LORA, peft_type
+from hublint.rules.peft.config import LORA
 from hublint.rules.peft.ranks import max_configured_rank, scaling
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
@@ -18,12 +18,13 @@ class LargeRankWithoutRslora(Rule):
     severity = Severity.INFO
     needs = frozenset({Need.CONFIG})
     options: ClassVar[Mapping[str, Any]] = {"min_rank": 64}
+    peft_types = frozenset({LORA})
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         config = snapshot.config
         rank = max_configured_rank(config)
         alpha = config.get("lora_alpha")
-        if peft_type(config) != LORA or config.get("use_rslora") or not rank or rank < self.settings["min_rank"]:
+        if config.get("use_rslora") or not rank or rank < self.settings["min_rank"]:
             return
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
             return

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peft.config import LORA, peft_type
+from hublint.rules.peft.config import LORA
 from hublint.rules.peft.ranks import Scale, configured_scales
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
@@ -19,12 +19,7 @@ class ExtremeLoraScaling(Rule):
     needs = frozenset({Need.CONFIG})
     # Common practice is alpha = r or 2r (scale 1-2), and 16 / 64 = 0.25 at the low end; 32 and 1/64 are far out.
     options: ClassVar[Mapping[str, Any]] = {"max_scale": 32, "min_scale": 1 / 64}
-
-    def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
-        reason = super().skip_reason(snapshot)
-        if reason is None and peft_type(snapshot.config) != LORA:
-            return "applies to LoRA's lora_alpha / r scaling only"
-        return reason
+    peft_types = frozenset({LORA})
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         scales = configured_scales(snapshot.config)

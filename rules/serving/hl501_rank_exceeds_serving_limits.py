@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peft.config import LORA, peft_type
+from hublint.rules.peft.config import LORA
 from hublint.rules.peft.ranks import max_configured_rank
 from hublint.rules.serving.servers import SGLANG, VLLM, VLLM_DEFAULT_MAX_LORA_RANK, VLLM_MAX_LORA_RANKS
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
@@ -17,11 +17,12 @@ class RankExceedsServingLimits(Rule):
     category = Category.SERVING
     severity = Severity.WARNING
     needs = frozenset({Need.CONFIG})
+    peft_types = frozenset({LORA})
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         # vLLM checks max(r, *rank_pattern.values()) before it reads any weight (PEFTHelper.validate_legal).
         rank = max_configured_rank(snapshot.config)
-        if peft_type(snapshot.config) != LORA or rank is None or rank <= VLLM_DEFAULT_MAX_LORA_RANK:
+        if rank is None or rank <= VLLM_DEFAULT_MAX_LORA_RANK:
             return
         flag = next((value for value in VLLM_MAX_LORA_RANKS if value >= rank), None)
         details = {

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
-from hublint.rules.peft.config import LORA, peft_type
+from hublint.rules.peft.config import LORA
 from hublint.rules.peft.keys import adapter_keys, trainable_token_indices, vocab_tensors
 from hublint.rules.serving.servers import (
     EFFECTS,
@@ -28,10 +28,10 @@ class UnservableAdapterParts(Rule):
     severity = Severity.WARNING
     # The base's vocabulary and the tokenizer, when available, reveal added tokens; the rest needs neither.
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.TOKENIZER})
+    peft_types = frozenset({LORA})
+    reads_tensors = False  # the config's parts are judged without them
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
-        if peft_type(snapshot.config) != LORA:
-            return
         parts = _adapter_parts(snapshot)
         effects = [
             {"server": e.server.name, "version": e.server.version, "effect": e.effect, "what": what, "note": e.note}

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peft.config import ADALORA, LORA
 from hublint.rules.peft.keys import embedding_role
 from hublint.rules.peft.layers import BaseLayers, is_quantized
 from hublint.rules.peft.ranks import LoraFactor, lora_factors
@@ -20,12 +21,19 @@ class AdapterBaseShapeMismatch(Rule):
     category = Category.SHAPE
     severity = Severity.ERROR
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
+    peft_types = frozenset({LORA, ADALORA})
+    reads_base_shapes = True
+
+    def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
+        reason = super().skip_reason(snapshot)
+        base = snapshot.require_base() if reason is None else None
+        if base is not None and is_quantized(base):
+            return f"{base.model_id} is quantized: its headers hold packed weights, not the layers' dimensions"
+        return reason
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         base = snapshot.require_base()
         layers = BaseLayers(base)
-        if not layers.known or is_quantized(base):
-            return
         by_module: dict[str, list[LoraFactor]] = {}
         for factor in lora_factors(snapshot):
             if not factor.degenerate:  # degenerate tensors are HL303's

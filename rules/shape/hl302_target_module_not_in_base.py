@@ -22,15 +22,18 @@ class TargetModuleNotInBase(Rule):
     category = Category.SHAPE
     severity = Severity.ERROR
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
+    reads_base_shapes = True
+
+    def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
+        kind = peft_type(snapshot.config)
+        if kind in UNPREFIXED_TYPES:
+            return f"{kind} saves no per-module tensors to match against the base's modules"
+        return super().skip_reason(snapshot)
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
-        if peft_type(snapshot.config) in UNPREFIXED_TYPES:
-            return
         base = snapshot.require_base()
         layers = BaseLayers(base)
         yield from self._unprefixed_keys(snapshot)
-        if not layers.known:
-            return
         targets = snapshot.config.get("target_modules")
         # Only PEFT's list form: a regex string or "all-linear" depends on in-memory names the headers lack.
         targets = [str(t) for t in targets] if isinstance(targets, list) else []

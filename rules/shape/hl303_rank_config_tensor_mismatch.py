@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.peft.config import ADALORA, LORA
 from hublint.rules.peft.ranks import LoraFactor, configured_rank, lora_factors
 from hublint.rules.snapshot import RepoSnapshot
 
@@ -18,6 +19,7 @@ class RankConfigTensorMismatch(Rule):
     category = Category.SHAPE
     severity = Severity.ERROR
     needs = frozenset({Need.CONFIG, Need.WEIGHTS})
+    peft_types = frozenset({LORA, ADALORA})
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         config = snapshot.config

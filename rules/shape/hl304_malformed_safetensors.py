@@ -22,6 +22,10 @@ class MalformedSafetensors(Rule):
     category = Category.INTEGRITY
     severity = Severity.ERROR
     needs = frozenset({Need.WEIGHTS})
+    reads_tensors = False  # it judges the headers themselves, parsable or not
+
+    def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
+        return None if snapshot.weights else "the adapter has no safetensors file"
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         for weights in snapshot.weights:

@@ -16,6 +16,9 @@ class TokenizerExceedsEmbeddings(Rule):
     severity = Severity.ERROR
     needs = frozenset({Need.WEIGHTS, Need.TOKENIZER, Need.BASE})
 
+    def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
+        return super().skip_reason(snapshot) or tokenizer_skip_reason(snapshot)
+
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         tokenizer = snapshot.tokenizer
         if tokenizer is None or tokenizer.same_as_base or tokenizer.max_id is None:
@@ -40,6 +43,17 @@ class TokenizerExceedsEmbeddings(Rule):
                 "trained with."
             ),
         )
+
+
+def tokenizer_skip_reason(snapshot: RepoSnapshot) -> str | None:
+    """Why the repo's tokenizer cannot be judged: there is none, or no token id could be read from it."""
+    tokenizer = snapshot.tokenizer
+    if tokenizer is None or not tokenizer.files:
+        return "the repo ships no tokenizer"
+    if tokenizer.max_id is None and not tokenizer.same_as_base:
+        shown = f" ({tokenizer.errors[0]})" if tokenizer.errors else ""
+        return f"no token id could be read from the repo's tokenizer files{shown}"
+    return None
 
 
 def _tokenizer_file(files: tuple[str, ...]) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.keys import trainable_token_indices, vocab_tensors
 from hublint.rules.snapshot import RepoSnapshot
-from hublint.rules.vocab.hl102_tokenizer_exceeds_embeddings import _tokenizer_file
+from hublint.rules.vocab.hl102_tokenizer_exceeds_embeddings import _tokenizer_file, tokenizer_skip_reason
 
 
 class UntrainedNewTokens(Rule):
@@ -16,6 +16,9 @@ class UntrainedNewTokens(Rule):
     category = Category.TOKENIZER
     severity = Severity.WARNING
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.TOKENIZER, Need.BASE})
+
+    def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
+        return super().skip_reason(snapshot) or tokenizer_skip_reason(snapshot)
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         tokenizer = snapshot.tokenizer
