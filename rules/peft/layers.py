@@ -88,8 +88,10 @@ class BaseLayers:
         return self.known and key.prefixed and not self.has_module(owner_module(key))
 
     def unmatched_targets(self, targets: Sequence[str]) -> list[str]:
-        """The entries of a list-form target_modules that select no module of the base."""
-        return [target for target in targets if not any(True for _ in self.modules_matching([target]))]
+        """The entries of a list-form target_modules that select no module of the base. Any module counts, with a
+        weight or not (a MoE `experts` module holds `gate_up_proj` tensors, no `.weight`)."""
+        paths = {*self._weights, *self._exact, *self._parents}
+        return [t for t in targets if not any(path == t or path.endswith("." + t) for path in paths)]
 
     def module_names(self) -> list[str]:
         """The distinct last components of the base's modules that have a weight matrix: what target_modules name."""

@@ -69,4 +69,4 @@ def test_the_json_carries_each_skip_with_its_reason(emulator: Emulator, tmp_path
         "HL203": "applies to LoRA adapters only; this one is IA3",
         "HL303": "applies to LoRA and AdaLoRA adapters only; this one is IA3",
     }
-    assert "HL102" in reasons and reasons["HL102"] == "the repo ships no tokenizer"
+    assert "HL102" not in reasons  # no tokenizer in the repo: users load the base's, nothing to judge
