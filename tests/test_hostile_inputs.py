@@ -29,6 +29,8 @@ def empty_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with Emulator(tmp_path_factory.mktemp("empty-hub")) as emulator:
         HUB["url"] = emulator.url
         yield
+
+
 Q_PROJ = "base_model.model.model.layers.0.self_attn.q_proj"
 DEEP_JSON = '{"a":' * 100_000 + "1" + "}" * 100_000
 
