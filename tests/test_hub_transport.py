@@ -18,10 +18,12 @@ from urllib.error import HTTPError
 import pytest
 
 from hublint.cli import main
+from hublint.emulator.faults import Faults
 from hublint.emulator.samples import BASE_7B, SEED_ADAPTER
 from hublint.emulator.server import Emulator
-from hublint.errors import HubError, HubTimeout, HubUnavailable
+from hublint.errors import HubError, HublintError, HubTimeout, HubUnavailable, StoreError
 from hublint.hub import Deadline, HubClient, HubDiscussions, Retry, Timeouts
+from hublint.store import Store
 
 # A script gets the handler and returns True when it answered the request itself.
 Script = Callable[[BaseHTTPRequestHandler], bool]
@@ -318,3 +320,28 @@ def test_a_write_is_never_sent_twice(hostile):
     with HubClient(hostile.url, "hf_alice") as client, pytest.raises(HubUnavailable, match="HTTP 503"):
         HubDiscussions(client).create(SEED_ADAPTER, "[bot] t", "body")
     assert sum(1 for path in hostile.requests if path.endswith("/discussions")) == 1
+
+
+# -- the crawl: one deadline for every worker; the store's failures are one line -------------------------------------
+
+
+def test_a_crawl_stops_starting_work_at_its_timeout(emulator, tmp_path, capsys):
+    emulator.set_faults(Faults(latency=0.3))
+    started = time.monotonic()
+    code = main(["crawl", "--endpoint", emulator.url, "--db", f"sqlite:///{tmp_path / 'crawl.db'}", "--timeout", "1"])
+    out, err = capsys.readouterr()
+    assert code in (0, 2) and time.monotonic() - started < 6
+    assert "internal error" not in err and "Traceback" not in err
+    assert "--timeout reached" in out or "gave up after 1 s (--timeout)" in err
+
+
+def test_a_broken_database_is_one_line_and_exit_2_not_sqlalchemy(emulator, tmp_path, capsys):
+    broken = tmp_path / "crawl.db"
+    broken.write_bytes(b"this is not a SQLite database" * 100)
+    code = main(["crawl", "--endpoint", emulator.url, "--db", f"sqlite:///{broken}"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and err.startswith("hublint: the database failed: ")
+    assert "sqlalchemy" not in err.lower() and "internal error" not in err
+    with pytest.raises(StoreError) as caught:
+        Store(f"sqlite:///{broken}")
+    assert isinstance(caught.value, HublintError)
