@@ -6,16 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hublint.hub import HubBaseFacts, HubClient, HubError
+from hublint.errors import HublintError, TargetError
+from hublint.hub import HubBaseFacts, HubClient
 from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
 from hublint.local import LocalRepo
 from hublint.mirror import HubMirror
 from hublint.rules.peft.ids import is_owned_hub_id
 from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot
-
-
-class TargetError(Exception):
-    """A target that is neither a directory nor a Hub id."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +64,7 @@ class Checker:
             else:
                 assert target.repo_id is not None
                 repo = self.client.open_repo(target.repo_id, target.revision)
-        except (HubError, UnreadableRepo, OSError) as exc:
+        except (HublintError, UnreadableRepo, OSError) as exc:
             source = "local" if target.path is not None else "hub"
             result = LintResult(target.name, source, target.revision, error=_one_line(exc))
         else:
@@ -85,7 +82,7 @@ class Checker:
     def _lint(self, repo: RepoReader, base_override: str | None) -> LintResult:
         try:
             return run_rules(build_snapshot(repo, self.needs, self.bases, base_override), self.rules, self.config)
-        except (HubError, UnreadableRepo, OSError) as exc:
+        except (HublintError, UnreadableRepo, OSError) as exc:
             return LintResult(repo.target, repo.source, repo.revision, error=_one_line(exc))
 
     def _counters(self) -> Stats:

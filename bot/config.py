@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hublint import rules
+from hublint.errors import ConfigError
 from hublint.lint import LintConfig
 from hublint.rules.model import Rule, Severity
 
@@ -25,10 +26,6 @@ HUBLINT_TOML = ".hublint.toml"
 PYPROJECT = "pyproject.toml"
 FAIL_ON = ("error", "warning", "info", "never")
 _KEYS = ("select", "extend-select", "ignore", "severity", "fail-on", "rules", "bot")
-
-
-class ConfigError(Exception):
-    """A configuration file or flag hublint cannot use; the message is one line for stderr."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from hublint.discussions import Action, DiscussionBot, as_owner_configured, find
 from hublint.hub import (
     LISTING_PAGE_SIZE,
     CrawlClients,
+    Deadline,
     HubBaseFacts,
     HubClient,
     HubError,
@@ -50,7 +51,6 @@ from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot
 from hublint.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store
 
 # Errors that another attempt at the same sha cannot fix; a new sha in the listing gets a fresh start.
-PERMANENT_ERRORS = frozenset({"not_found", "gated", "revision", "entry", "disabled"})
 MAX_RETRY_DELAY = 7 * 86400.0
 # The Hub's rate-limit window is 5 minutes: a crawl waits it out rather than failing its repos.
 CRAWL_MAX_WAIT = 330.0
@@ -80,6 +80,7 @@ class CrawlSummary:
     seconds: float = 0.0
     due: int = 0  # repos waiting for a lint after the listing: the progress bar's total
     budget_spent: bool = False
+    timed_out: bool = False
     discussions: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, object]:
@@ -95,7 +96,8 @@ class CrawlSummary:
         )
         if self.discussions:
             text += "; discussions: " + ", ".join(f"{n} {action}" for action, n in sorted(self.discussions.items()))
-        return text + ("; request budget spent" if self.budget_spent else "")
+        text += "; request budget spent" if self.budget_spent else ""
+        return text + ("; --timeout reached" if self.timed_out else "")
 
 
 @dataclass(frozen=True)
@@ -159,12 +161,15 @@ class BotStep:
         return DiscussionOutcome(action, again)
 
 
-def crawl_clients(endpoint: str | None, token: str | bool | None, concurrency: int) -> CrawlClients:
-    """One client per worker thread, all pausing together on the Hub's RateLimit headers.
+def crawl_clients(
+    endpoint: str | None, token: str | bool | None, concurrency: int, timeout: float | None = None
+) -> CrawlClients:
+    """One client per worker thread, all pausing together on the Hub's RateLimit headers and sharing one deadline.
 
     The reserve: one request in flight per worker, and the listing's.
     """
-    return CrawlClients(endpoint, token, reserve=concurrency + 1, retry=Retry(max_wait=CRAWL_MAX_WAIT))
+    retry = Retry(max_wait=CRAWL_MAX_WAIT)
+    return CrawlClients(endpoint, token, reserve=concurrency + 1, retry=retry, deadline=Deadline(timeout))
 
 
 def worker_id() -> str:
@@ -284,7 +289,7 @@ class Crawler:
             self._count_due()
             self._page_listed()
             full = self.options.limit is not None and self.summary.seen >= self.options.limit
-            if full or len(wanted) < len(page) or self._budget_spent():
+            if full or len(wanted) < len(page) or self._budget_spent() or self._out_of_time():
                 return  # the rest is beyond --limit or older than --since: not one more page
 
     def _page_listed(self, *, last: bool = False) -> None:
@@ -325,7 +330,7 @@ class Crawler:
 
     def _work(self, owner: str) -> None:
         client = self._client()
-        while not self._stop.is_set() and not self._budget_spent():
+        while not self._stop.is_set() and not self._budget_spent() and not self._out_of_time():
             pages = self._pages
             claim = self.store.claim(owner, self.clock(), self.options.lease_seconds)
             if claim is not None:
@@ -377,7 +382,7 @@ class Crawler:
             snapshot = build_snapshot(repo, self.needs, self.bases)
             return _Linted(repo, run_rules(snapshot, self.rules, self.config))
         except HubError as exc:
-            return _Linted(error=str(exc), permanent=exc.kind in PERMANENT_ERRORS)
+            return _Linted(error=str(exc), permanent=exc.permanent)
         except UnreadableRepo as exc:
             return _Linted(error=str(exc), permanent=True)
         except Exception as exc:  # a bug on one repo's odd content must not stop the worker: record, retry later
@@ -434,6 +439,14 @@ class Crawler:
         if self.summary.requests >= self.options.budget:
             self.summary.budget_spent = True
         return self.summary.budget_spent
+
+    def _out_of_time(self) -> bool:
+        """The command's --timeout (shared by every client): start no new page or repo after it."""
+        with self._lock:
+            clients = list(self._clients)
+        if any(client.deadline.remaining() <= 0 for client in clients):
+            self.summary.timed_out = True
+        return self.summary.timed_out
 
     def _report(self) -> None:
         if self.progress is not None:

@@ -22,7 +22,8 @@ from typing import Any
 from hublint import __version__, prose, rules
 from hublint.check import Checker
 from hublint.config import HUBLINT_TOML, ConfigError, FileConfig, merge, parse_config
-from hublint.hub import Discussion, HubDiscussions, HubError
+from hublint.errors import DiscussionsDisabled, HubError
+from hublint.hub import Discussion, HubDiscussions
 from hublint.lint import selected_rules
 from hublint.render.markdown import code_block, code_span, escape, fix_code
 from hublint.rules.model import Finding, Severity
@@ -213,7 +214,7 @@ class DiscussionBot:
             try:
                 report = self._post(report)
             except HubError as exc:
-                action = Action.SKIP if exc.kind == "discussions_disabled" else Action.ERROR
+                action = Action.SKIP if isinstance(exc, DiscussionsDisabled) else Action.ERROR
                 return Report(report.repo_id, action, str(exc))
         if report.action is Action.OPEN:
             self._opened += 1

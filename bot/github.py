@@ -2,7 +2,7 @@
 
 The comment is found again by a hidden marker *and* by its author (the token's own account), so a person who
 quotes the marker never has their comment overwritten; it is edited only when its text changed, so a re-run
-with the same findings notifies nobody. github3.py does not retry, so a requests adapter does: on rate limits
+with the same findings notifies nobody. github3.py does not retry, so urllib3's Retry does: on rate limits
 (`Retry-After`, `X-RateLimit-Reset`) for every method, and on 5xx for the methods that are safe to repeat. A POST
 answered with 5xx may still have created the comment, so the comments are read again before a second POST.
 The token only ever travels in the Authorization header; no message built here contains it.
@@ -11,19 +11,25 @@ The token only ever travels in the Authorization header; no message built here c
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
 import github3
-import requests
 from github3.exceptions import ForbiddenError, GitHubException, ServerError, TransportError
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
+from urllib3.util import Retry as UrllibRetry
+
+from hublint.errors import GitHubError
+from hublint.rules.numbers import parse_int
 
 PUBLIC_API = "https://api.github.com"
 ACTIONS_BOT = "github-actions[bot]"  # who a workflow's GITHUB_TOKEN writes as; that token may not read /user
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RATE_LIMIT_STATUSES = frozenset({403, 429})
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})  # PATCH sets the same body again
 
 
@@ -33,10 +39,6 @@ class Outcome(str, Enum):
     UNCHANGED = "unchanged"
     NOT_NEEDED = "not-needed"  # nothing to report and no earlier comment to bring up to date
     READ_ONLY = "read-only"  # the token may read but not write: a pull request from a fork
-
-
-class GitHubError(Exception):
-    """GitHub could not be reached or refused for another reason than a read-only token: one line."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def upsert_comment(
     try:
         return _upsert(gh, pr, body, marker, create)
     except ForbiddenError as exc:
-        if _rate_limit_wait(exc.response) is not None:
+        if _rate_limit_wait(exc.code, exc.response.headers) is not None:
             raise GitHubError(f"rate limited by {_host(api_url)} (HTTP {exc.code}); try again later") from None
         return Outcome.READ_ONLY
     except TransportError as exc:
@@ -126,53 +128,71 @@ def _same_text(old: str | None, new: str) -> bool:
 def _client(token: str, api_url: str, retry: Retry) -> github3.GitHub:
     gh = github3.GitHub(token=token)
     gh.session.base_url = api_url.rstrip("/")  # GitHub Enterprise: GITHUB_API_URL already ends in /api/v3
-    adapter = _RetryingAdapter(retry)
+    adapter = HTTPAdapter(max_retries=_GitHubRetry.from_options(retry))
     gh.session.mount("https://", adapter)
     gh.session.mount("http://", adapter)
     return gh
 
 
-class _RetryingAdapter(HTTPAdapter):
-    def __init__(self, retry: Retry) -> None:
-        super().__init__()
-        self.retry = retry
+class _GitHubRetry(UrllibRetry):
+    """urllib3's Retry (5xx of idempotent methods, with backoff), plus GitHub's rate limits for every method.
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        for attempt in range(self.retry.attempts - 1):
-            response = super().send(request, **kwargs)
-            wait = self._wait(request, response, attempt)
-            if wait is None:
-                return response
-            response.close()
-            time.sleep(wait)
-        return super().send(request, **kwargs)
+    A rate limit is a 403 or 429 whose headers say how long to wait (`_rate_limit_wait`); a wait longer than
+    `max_wait`, or a 403 that is a plain refusal, goes to github3 at once.
+    """
 
-    def _wait(self, request: requests.PreparedRequest, response: requests.Response, attempt: int) -> float | None:
-        """Seconds to wait before trying again, or None to hand this response to github3."""
-        wait = _rate_limit_wait(response)
-        if wait is None and response.status_code in RETRY_STATUSES and request.method in IDEMPOTENT:
-            wait = self.retry.backoff * 2**attempt
-        return wait if wait is not None and wait <= self.retry.max_wait else None
+    def __init__(self, *args: Any, max_wait: float = 90.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_wait = max_wait
+
+    @classmethod
+    def from_options(cls, retry: Retry) -> _GitHubRetry:
+        return cls(
+            total=retry.attempts - 1,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=IDEMPOTENT,
+            backoff_factor=retry.backoff,
+            raise_on_status=False,  # the last answer goes to github3, which raises its typed error
+            max_wait=retry.max_wait,
+        )
+
+    def new(self, **kw: Any) -> _GitHubRetry:
+        fresh = super().new(**kw)
+        fresh.max_wait = self.max_wait
+        return fresh
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code in RATE_LIMIT_STATUSES:
+            return bool(self.total)  # every method; `increment` decides with the headers
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def increment(self, *args: Any, **kwargs: Any) -> _GitHubRetry:
+        response = kwargs.get("response")
+        if response is not None and response.status in RATE_LIMIT_STATUSES:
+            wait = _rate_limit_wait(response.status, response.headers)
+            if wait is None or wait > self.max_wait:
+                raise MaxRetryError(kwargs.get("_pool"), kwargs.get("url") or "", None)  # no retry: github3 reports it
+        return super().increment(*args, **kwargs)
+
+    def get_retry_after(self, response: Any) -> float | None:
+        return _rate_limit_wait(response.status, response.headers)
 
 
-def _rate_limit_wait(response: requests.Response) -> float | None:
+def _rate_limit_wait(status: int, headers: Mapping[str, str]) -> float | None:
     """How long GitHub asks us to wait, if this is a rate-limit answer (403 or 429), else None.
 
     Secondary limits send `Retry-After`; the primary limit sends `X-RateLimit-Remaining: 0` with the epoch second
     of the reset. GitHub's advice for a secondary limit without `Retry-After` is to wait at least a minute.
     """
-    if response.status_code not in (403, 429):
+    if status not in RATE_LIMIT_STATUSES:
         return None
-    headers = response.headers
-    retry_after = headers.get("Retry-After", "").strip()
-    if retry_after.isdigit():
+    retry_after = parse_int(headers.get("Retry-After"))
+    if retry_after is not None:
         return float(retry_after)
-    reset = headers.get("X-RateLimit-Reset", "").strip()
-    if headers.get("X-RateLimit-Remaining") == "0" and reset.isdigit():
-        return max(0.0, int(reset) - time.time()) + 1.0  # the reset second itself may still be limited
-    if response.status_code == 429 or "secondary rate limit" in response.text.lower():
-        return 60.0
-    return None
+    reset = parse_int(headers.get("X-RateLimit-Reset"))
+    if headers.get("X-RateLimit-Remaining") == "0" and reset is not None:
+        return max(0.0, reset - time.time()) + 1.0  # the reset second itself may still be limited
+    return 60.0 if status == 429 else None
 
 
 def _one_line(exc: GitHubException) -> str:

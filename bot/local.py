@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hublint import parsing
+from hublint.rules.numbers import parse_int
 from hublint.rules.snapshot import RepoFile
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
@@ -68,8 +69,7 @@ def _lfs_pointer(content: bytes) -> tuple[str, int | None] | None:
         return None
     fields = dict(line.split(" ", 1) for line in content.decode("utf-8", "replace").splitlines() if " " in line)
     oid = fields.get("oid", "").removeprefix("sha256:")
-    size = fields.get("size", "")
-    return oid, int(size) if size.isdigit() else None
+    return oid, parse_int(fields.get("size"))
 
 
 def _git_blob_id(content: bytes) -> str:

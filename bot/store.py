@@ -28,6 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from hublint.errors import StoreError
+
 SCHEMA_VERSION = 1
 # Upgrades: MIGRATIONS[n] takes a database from schema n to n + 1 (none yet).
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
@@ -141,10 +143,6 @@ runs = sa.Table(
 )
 
 
-class StoreError(Exception):
-    """The database cannot be used (written by a newer hublint, unsupported URL): one line."""
-
-
 @dataclass(frozen=True)
 class Listing:
     """What the store keeps of one listing entry."""
@@ -218,8 +216,12 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        with self._serial, self.engine.begin() as connection:
-            yield connection
+        """One transaction; any database failure leaves as a one-line StoreError, never as SQLAlchemy's."""
+        try:
+            with self._serial, self.engine.begin() as connection:
+                yield connection
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"the database failed: {_first_line(exc)}") from None
 
     def _insert(self) -> Any:
         return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
@@ -547,3 +549,8 @@ def _finding_values(finding: FindingRecord) -> dict[str, Any]:
         "message": finding.message,
         "file": finding.file,
     }
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0]

@@ -213,6 +213,18 @@ def test_lfs_pointer_checkout_is_a_clear_error(tmp_path, capsys):
     assert "Git LFS pointer to a 2,688,439,939-byte file" in err and "git lfs pull" in err
 
 
+@pytest.mark.parametrize("size", ["²", "9" * 50, "-1"], ids=["superscript", "50-digits", "negative"])
+def test_an_lfs_pointer_with_a_garbled_size_is_still_a_clear_error(tmp_path, capsys, size):
+    directory = tmp_path / "adapter"
+    directory.mkdir()
+    (directory / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
+    pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "a" * 64 + f"\nsize {size}\n"
+    (directory / "adapter_model.safetensors").write_text(pointer)
+    code, _, err = run(capsys, "check", str(directory), "--endpoint", "http://127.0.0.1:9")
+    assert code == 2 and err.count("\n") == 1
+    assert "is a Git LFS pointer to a file, not the file itself" in err
+
+
 def test_local_directory_lint_never_imports_torch(tmp_path):
     directory = tmp_path / "adapter"
     directory.mkdir()

@@ -42,7 +42,8 @@ from hublint.emulator.samples import (
     write_tokenizer_files,
 )
 from hublint.emulator.server import Emulator, Faults
-from hublint.hub import Discussion, DiscussionMessage, HubClient, HubDiscussions, HubError, Retry
+from hublint.errors import DiscussionsDisabled, HubAuthError, HubError, HubRateLimited, HubUnavailable
+from hublint.hub import Discussion, DiscussionMessage, HubClient, HubDiscussions, Retry
 from hublint.lint import LintConfig
 from hublint.local import LocalRepo
 from hublint.rules.model import Category, Finding, Severity
@@ -420,7 +421,7 @@ def test_a_create_that_failed_after_it_was_written_is_not_duplicated(
 
     def create_then_fail(repo_id: str, title: str, body: str) -> int:
         real_create(repo_id, title, body)
-        raise HubError(f"{repo_id}: HTTP 502 from the Hub", "error")
+        raise HubUnavailable(f"{repo_id}: HTTP 502 from the Hub")
 
     monkeypatch.setattr(bot.hub, "create", create_then_fail)
     assert bot.handle(SEED_ADAPTER).action is Action.ERROR
@@ -436,16 +437,20 @@ def test_community_errors_map_to_one_line_hub_errors(emulator: Emulator, hub_roo
         return caught.value
 
     bad = HubDiscussions(HubClient(emulator.url, token="hf_nope"))
-    assert error(bad.whoami).kind == "auth" and "HTTP 401" in str(error(bad.whoami))
+    assert isinstance(error(bad.whoami), HubAuthError) and "HTTP 401" in str(error(bad.whoami))
     bot = HubDiscussions(HubClient(emulator.url, token="hf_bot"))
     (hub_root / SEED_ADAPTER / ".hub.json").write_text(json.dumps({"discussions_disabled": True}))
     disabled = error(lambda: bot.create(SEED_ADAPTER, "[bot] title", "body"))
-    assert disabled.kind == "discussions_disabled" and "HTTP 403: Discussions are disabled" in str(disabled)
+    assert isinstance(disabled, DiscussionsDisabled) and "HTTP 403: Discussions are disabled" in str(disabled)
+    assert disabled.permanent
     emulator.set_faults(Faults(rate_limit=(0, 60)))
     limited = error(lambda: bot.list(SEED_ADAPTER))
-    assert limited.kind == "rate_limited" and re.search(r"HTTP 429\); retry after \d+ s$", str(limited))
+    assert isinstance(limited, HubRateLimited) and re.search(r"asks to wait \d+ s \(HTTP 429\)", str(limited))
+    assert not limited.permanent
     emulator.set_faults(Faults(error_rate=1.0))
-    assert re.search(r"HTTP 50[023] from ", str(error(lambda: bot.list(SEED_ADAPTER))))
+    failing = HubDiscussions(HubClient(emulator.url, token="hf_bot", retry=Retry(attempts=2)))  # a fresh rate limit
+    unavailable = error(lambda: failing.list(SEED_ADAPTER))
+    assert isinstance(unavailable, HubUnavailable) and re.search(r"HTTP 50[023] from ", str(unavailable))
 
 
 @pytest.fixture

@@ -682,13 +682,7 @@ HOSTILE_CASES = [
     pytest.param(Hostile(CONFIG_URL, "trickle", delay=0.02), id="config trickled"),
     pytest.param(Hostile("*.safetensors", "wrong_content_range"), id="weights wrong Content-Range"),
     pytest.param(Hostile("*.safetensors", "ignore_range"), id="weights Range ignored"),
-    pytest.param(
-        Hostile("*.safetensors", "truncate"),
-        # The client retries a body cut short from inside its streaming context manager: "internal error
-        # (RuntimeError: generator didn't stop after throw())". Issue 10 item 2, in helper "hub"'s HTTP stack.
-        marks=pytest.mark.xfail(reason="issue 10 item 2: a retry after a mid-body error", strict=False),
-        id="weights truncated",
-    ),
+    pytest.param(Hostile("*.safetensors", "truncate"), id="weights truncated"),  # a retry after a mid-body error
     pytest.param(Hostile(f"/{BASE_7B}/resolve/*", "html_error", status=500), id="base config HTML 500"),
     pytest.param(Hostile.for_repo(BASE_7B, "status", status=403), id="base 403"),
 ]

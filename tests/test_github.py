@@ -145,3 +145,18 @@ def test_the_token_travels_only_in_the_authorization_header(github: FakeGitHub) 
     upsert(github, "1 error")
     assert {h["authorization"] for h in github.headers_seen} == {"token ghs_actions_write"}
     assert not any("ghs_" in path for _, path, _ in github.log)
+
+
+def test_a_short_primary_rate_limit_is_waited_out_by_its_reset_second(github: FakeGitHub) -> None:
+    reset = str(int(time.time()) + 1)
+    github.fail("GET", r"/issues/7$", 403, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+    assert upsert(github, "1 error") is Outcome.CREATED
+    assert len(bot_comments(github)) == 1
+
+
+@pytest.mark.parametrize("retry_after", ["²", "9" * 5000, "soon", "-1"])
+def test_a_garbled_retry_after_is_not_a_crash(github: FakeGitHub, retry_after: str) -> None:
+    """Not a rate limit GitHub's way: the 403 is a refusal (a read-only token), answered at once, never retried."""
+    github.fail("POST", r"/comments$", 403, headers={"Retry-After": retry_after})
+    assert upsert(github, "1 error") is Outcome.READ_ONLY
+    assert github.count("POST") == 1

@@ -9,15 +9,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hublint import __version__, prose, rules
-from hublint.config import FAIL_ON, ConfigError, FileConfig, load_config, merge, parse_config
+from hublint.config import FAIL_ON, FileConfig, load_config, merge, parse_config
+from hublint.errors import ConfigError, HublintError
 from hublint.lint import LintResult
 from hublint.render import FORMATS, render
 from hublint.rules.model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+# Whole-command deadlines (--timeout): a check reads a few small files per target, a crawl runs for hours.
+CHECK_TIMEOUT, DISCUSS_TIMEOUT, CRAWL_TIMEOUT = 300.0, 600.0, 6 * 3600.0
 
 
-class UsageError(Exception):
+class UsageError(HublintError):
     """Bad flags or targets: a one-line message and exit 2."""
 
 
@@ -29,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         return args.run(args)
-    except (UsageError, ConfigError) as exc:
+    except HublintError as exc:  # the Hub, GitHub, the store, a config or a target: one line, exit 2
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted")
@@ -63,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--fail-on", choices=FAIL_ON, default=None, help="lowest severity that fails (default: error)")
     check.add_argument("--select", action="append", default=None, metavar="CODES", help="only these rules/prefixes")
     check.add_argument("--ignore", action="append", default=[], metavar="CODES", help="skip these rules/prefixes")
-    _hub_arguments(check)
+    _hub_arguments(check, timeout=CHECK_TIMEOUT)
     check.add_argument("--base-model", metavar="ID", help="lint against this base instead of the config's")
     check.add_argument(
         "--hub-repo", metavar="OWNER/NAME[@REV]", help="read a directory's Git LFS pointer weights from this Hub repo"
@@ -93,9 +96,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _hub_arguments(parser: argparse.ArgumentParser) -> None:
+def _hub_arguments(parser: argparse.ArgumentParser, *, timeout: float) -> None:
     parser.add_argument("--endpoint", metavar="URL", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
     parser.add_argument("--token", metavar="T", help="Hub token (default: HF_TOKEN, or your `hf auth login`)")
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=timeout,
+        metavar="SECONDS",
+        help=f"give up on the Hub after this long in all (default: {timeout:g})",
+    )
+
+
+def _seconds(text: str) -> float:
+    from hublint.rules.numbers import parse_float
+
+    seconds = parse_float(text)
+    if seconds is None or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -113,7 +132,7 @@ def _check(args: argparse.Namespace) -> int:
 def lint_targets(args: argparse.Namespace) -> tuple[list[LintResult], str]:
     """Lint `args.targets` with the options `check` and `action` share: the results and the fail-on level."""
     from hublint.check import Checker, TargetError, default_cache_dir, parse_target
-    from hublint.hub import HubClient
+    from hublint.hub import Deadline, HubClient
     from hublint.mirror import HubMirror
 
     try:
@@ -124,7 +143,7 @@ def lint_targets(args: argparse.Namespace) -> tuple[list[LintResult], str]:
     file_config = _file_config(args.config, targets[0].path)
     config = merge(file_config, select=args.select, ignore=args.ignore)
     try:
-        client = HubClient(args.endpoint, args.token)
+        client = HubClient(args.endpoint, args.token, deadline=Deadline(getattr(args, "timeout", CHECK_TIMEOUT)))
     except ValueError as exc:
         raise UsageError(f"--endpoint: {exc}") from None
     with client:

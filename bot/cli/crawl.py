@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
-from hublint.cli import EXIT_OK, UsageError, _fail, _hub_arguments
+from hublint.cli import CRAWL_TIMEOUT, EXIT_OK, UsageError, _fail, _hub_arguments
 
 if TYPE_CHECKING:
     from hublint.crawler import CrawlSummary, DiscussionStep
@@ -29,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="sqlite:///PATH, postgresql+psycopg://... (several workers) or a SQLite file "
         "(default: HUBLINT_DB or ~/.local/state/hublint/crawl.db)",
     )
-    _hub_arguments(crawl)
+    _hub_arguments(crawl, timeout=CRAWL_TIMEOUT)
     crawl.add_argument("--limit", type=_positive, metavar="N", help="look at the N most recently changed repos only")
     crawl.add_argument("--since", metavar="ISO", help="look only at repos changed since this date or time")
     crawl.add_argument(
@@ -49,12 +49,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    import sqlalchemy.exc
-
     from hublint.config import FileConfig, merge
     from hublint.crawler import Crawler, CrawlOptions, crawl_clients, parse_time
-    from hublint.hub import HubError
-    from hublint.store import Store, StoreError, database_url
+    from hublint.errors import HublintError
+    from hublint.store import Store, database_url
 
     try:
         since = parse_time(args.since) if args.since else None
@@ -63,19 +61,16 @@ def run(args: argparse.Namespace) -> int:
     options = CrawlOptions(limit=args.limit, since=since, concurrency=args.concurrency, budget=args.budget)
     with ExitStack() as stack:
         discuss = _discussion_step(args, stack)
-        try:
-            store = stack.enter_context(Store(database_url(args.db)))
-        except (StoreError, sqlalchemy.exc.SQLAlchemyError) as exc:
-            return _fail(f"database: {exc}")
+        store = stack.enter_context(Store(database_url(args.db)))
         progress = stack.enter_context(_progress_bar(sys.stderr.isatty()))
         try:
-            clients = crawl_clients(args.endpoint, args.token, args.concurrency)
+            clients = crawl_clients(args.endpoint, args.token, args.concurrency, args.timeout)
             crawler = Crawler(store, clients, merge(FileConfig()), options, discuss=discuss, progress=progress)
         except ValueError as exc:
             raise UsageError(f"--endpoint: {exc}") from None
         try:
             summary = crawler.run()
-        except (HubError, sqlalchemy.exc.SQLAlchemyError) as exc:
+        except HublintError as exc:
             print(crawler.summary.line())
             return _fail(str(exc))
     print(summary.line())
@@ -89,11 +84,11 @@ def _discussion_step(args: argparse.Namespace, stack: ExitStack) -> DiscussionSt
     from hublint.check import Checker, default_cache_dir
     from hublint.crawler import BotStep
     from hublint.discussions import BotOptions, DiscussionBot
-    from hublint.hub import HubClient
+    from hublint.hub import Deadline, HubClient
     from hublint.lint import LintConfig
 
     try:
-        client = stack.enter_context(HubClient(args.endpoint, args.token))
+        client = stack.enter_context(HubClient(args.endpoint, args.token, deadline=Deadline(args.timeout)))
     except ValueError as exc:
         raise UsageError(f"--endpoint: {exc}") from None
     bot = DiscussionBot(

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hublint.cli import EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments
+from hublint.cli import DISCUSS_TIMEOUT, EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments
 from hublint.rules.model import Severity
 
 if TYPE_CHECKING:  # bot.discussions imports huggingface_hub: only `discuss` itself pays for it, not every command
@@ -25,7 +25,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("targets", nargs="+", metavar="TARGET", help="Hub repos: owner/name")
     parser.add_argument("--post", action="store_true", help="post on the Hub (default: a dry run)")
-    _hub_arguments(parser)
+    _hub_arguments(parser, timeout=DISCUSS_TIMEOUT)
     parser.add_argument(
         "--min-severity",
         choices=[s.value for s in sorted(Severity, key=lambda s: -s.rank)],
@@ -42,7 +42,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from hublint.check import Checker, default_cache_dir
     from hublint.discussions import Action, BotOptions, DiscussionBot
-    from hublint.hub import HubClient
+    from hublint.hub import Deadline, HubClient
     from hublint.lint import LintConfig
 
     repo_ids = [_repo_id(text) for text in args.targets]
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         max_per_owner=args.max_per_owner,
     )
     try:
-        client = HubClient(args.endpoint, args.token)
+        client = HubClient(args.endpoint, args.token, deadline=Deadline(args.timeout))
     except ValueError as exc:
         raise UsageError(f"--endpoint: {exc}") from None
     with client:
