@@ -81,11 +81,14 @@ class CrawlSummary:
     due: int = 0  # repos waiting for a lint after the listing: the progress bar's total
     budget_spent: bool = False
     discussions: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0  # HTTP 429 answers among the requests
+    requests_by_bucket: Counter[str] = field(default_factory=Counter)  # the Hub's rate-limit buckets
 
     def as_dict(self) -> dict[str, object]:
         # not dataclasses.asdict: it would rebuild the Counter from (key, value) pairs, counting the pairs
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {
-            "discussions": dict(self.discussions)
+            "discussions": dict(self.discussions),
+            "requests_by_bucket": dict(self.requests_by_bucket),
         }
 
     def line(self) -> str:
@@ -426,6 +429,8 @@ class Crawler:
         with self._lock:
             self.summary.requests = sum(c.stats.http_requests for c in self._clients)
             self.summary.bytes = sum(c.stats.bytes_downloaded for c in self._clients)
+            self.summary.rate_limited = sum(c.stats.rate_limited for c in self._clients)
+            self.summary.requests_by_bucket = sum((c.stats.by_bucket for c in self._clients), Counter())
 
     def _budget_spent(self) -> bool:
         if self.options.budget is None:

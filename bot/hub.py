@@ -94,7 +94,11 @@ class _CountingTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         with self._lock:
             self.stats.http_requests += 1  # attempts count too: a refused connection is still a request made
+            self.stats.by_bucket[rate_limit_bucket(str(request.url))] += 1
         response = self._inner.handle_request(request)
+        if response.status_code == 429:
+            with self._lock:
+                self.stats.rate_limited += 1
         response.stream = _CountingStream(response.stream, self.stats, self._lock)  # type: ignore[arg-type]
         return response
 
@@ -191,7 +195,7 @@ class HubClient:
             self._exhausted[info.resource_type] = time.monotonic() + info.reset_in_seconds
 
     def _wait_for_rate_limit(self, url: str) -> None:
-        bucket = "resolvers" if "/resolve/" in url else "api"
+        bucket = rate_limit_bucket(url)
         delay = self._exhausted.get(bucket, 0.0) - time.monotonic()
         if delay > self.retry.max_wait:
             raise HubError(
@@ -335,6 +339,11 @@ class HubBaseFacts:
             partial.replace(path)  # atomic: concurrent runs never see half a file
         except OSError:
             pass  # the cache is an optimisation; a read-only home must not fail the lint
+
+
+def rate_limit_bucket(url: str) -> str:
+    """The Hub's rate-limit bucket of a request: file downloads ("resolvers") or everything else ("api")."""
+    return "resolvers" if "/resolve/" in url else "api"
 
 
 def _ref_name(revision: str | None) -> str:
