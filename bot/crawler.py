@@ -67,6 +67,7 @@ class CrawlOptions:
     retry_delay: float = 3600.0  # after a first failure; four times longer after each further one
     base_ttl: float = 6 * 3600.0  # how long stored base facts are trusted for the branch an adapter names
     page_size: int = LISTING_PAGE_SIZE
+    author: str | None = None  # one owner's repos only
 
 
 @dataclass
@@ -278,7 +279,7 @@ class Crawler:
 
     def _list(self) -> None:
         page_size = min(self.options.page_size, self.options.limit or self.options.page_size)
-        for page in list_adapters(self._client(), page_size=page_size):
+        for page in list_adapters(self._client(), page_size=page_size, author=self.options.author):
             wanted = self._wanted(page)
             due = self.store.note_listed([_listing(e) for e in wanted], self.clock())
             with self._lock:

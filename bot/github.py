@@ -1,4 +1,5 @@
-"""GitHub through github3.py: hublint's one sticky comment on a pull request. The only module importing github3.
+"""GitHub through github3.py: hublint's one sticky comment on a pull request, and its one living dashboard issue
+per repository. The only module importing github3.
 
 The comment is found again by a hidden marker *and* by its author (the token's own account), so a person who
 quotes the marker never has their comment overwritten; it is edited only when its text changed, so a re-run
@@ -11,6 +12,7 @@ The token only ever travels in the Authorization header; no message built here c
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -92,6 +94,62 @@ def _upsert(gh: github3.GitHub, pr: PullRequest, body: str, marker: str, create:
         return Outcome.UNCHANGED
     mine.edit(body)
     return Outcome.UPDATED
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    outcome: Outcome
+    number: int
+    ticked: frozenset[str]  # checklist keys ticked in the issue as it was before this run
+    unticked: frozenset[str]  # checklist keys present but not ticked
+
+
+def upsert_issue(
+    repository: str,
+    title: str,
+    render: Callable[[frozenset[str], frozenset[str]], str],
+    *,
+    marker: str,
+    read_checklist: Callable[[str], tuple[frozenset[str], frozenset[str]]],
+    token: str,
+    api_url: str = PUBLIC_API,
+    retry: Retry | None = None,
+) -> IssueOutcome:
+    """Keep the bot's one open issue titled `title` (with `marker` in its body) in `repository` up to date, the
+    way Renovate keeps its Dependency Dashboard: read its checklist, render the new body knowing which boxes are
+    ticked and which are not (`render(ticked, unticked)`), write only if the text changed. `read_checklist(body)`
+    returns the (ticked, unticked) keys of a body."""
+    gh = _client(token, api_url, retry or Retry())
+    owner, _, name = repository.partition("/")
+    try:
+        mine = _find_issue(gh, owner, name, title, marker, _author(gh))
+        ticked, unticked = read_checklist(mine.body or "") if mine is not None else (frozenset(), frozenset())
+        body = render(ticked, unticked)
+        if mine is None:
+            url = gh._build_url("repos", owner, name, "issues")  # github3's create_issue GETs the repo first
+            created = gh._json(gh._post(url, data={"title": title, "body": body}), 201)
+            return IssueOutcome(Outcome.CREATED, int(created["number"]), ticked, unticked)
+        if _same_text(mine.body, body):
+            return IssueOutcome(Outcome.UNCHANGED, mine.number, ticked, unticked)
+        mine.edit(body=body)
+        return IssueOutcome(Outcome.UPDATED, mine.number, ticked, unticked)
+    except ForbiddenError as exc:
+        wait = _rate_limit_wait(exc.response)
+        reason = "rate limited" if wait is not None else "the token may not write issues"
+        raise GitHubError(f"{repository}: {reason} (HTTP {exc.code})") from None
+    except TransportError as exc:
+        raise GitHubError(f"{_host(api_url)} did not answer ({type(exc.exception).__name__})") from None
+    except GitHubException as exc:
+        raise GitHubError(f"{repository}: {_one_line(exc)}") from None
+
+
+def _find_issue(gh: github3.GitHub, owner: str, name: str, title: str, marker: str, author: str) -> Any | None:
+    """The oldest open issue with this exact title, by `author`, carrying `marker` (pull requests are issues too)."""
+    found = None
+    for issue in gh.issues_on(owner, name, state="open"):
+        if issue.title == title and issue.user.login == author and marker in (issue.body or ""):
+            found = issue  # the listing is newest first: keep going to the oldest
+    return found
 
 
 def _author(gh: github3.GitHub) -> str:
