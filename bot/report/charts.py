@@ -98,20 +98,21 @@ def _fix_curve(report: Report) -> Chart:
 
 
 def _runs(report: Report) -> Chart:
-    rows = tuple((r.started, r.linted, r.requests, r.rate_limited, r.failures) for r in report.runs[-60:])
-    values = [{"run": started, "requests": requests} for started, _, requests, *_ in rows]
-    spec = _bars(values, "run", "requests", sort=None, temporal=True)
-    description = f"Requests per crawl run, last {len(rows)} runs; {sum(r[3] for r in rows)} answered 429."
-    columns = ("Started", "Linted", "Requests", "429s", "Failures")
+    shown = report.runs[-60:]
+    first = len(report.runs) - len(shown) + 1
+    rows = tuple((first + i, r.started, r.linted, r.requests, r.rate_limited, r.failures) for i, r in enumerate(shown))
+    spec = _bars([{"run": row[0], "requests": row[3]} for row in rows], "run", "requests", sort=None, ordinal=True)
+    description = f"Requests per crawl run, last {len(rows)} runs; {sum(row[4] for row in rows)} answered 429."
+    columns = ("Run", "Started", "Linted", "Requests", "429s", "Failures")
     return _chart("runs", "Crawl runs", description, columns, rows, spec)
 
 
 def _bars(
-    values: list[dict[str, Any]], category: str, amount: str, *, sort: str | None, temporal: bool = False
+    values: list[dict[str, Any]], category: str, amount: str, *, sort: str | None, ordinal: bool = False
 ) -> dict[str, Any]:
-    if temporal:
+    if ordinal:
         encoding = {
-            "x": {"field": category, "type": "temporal", "title": None},
+            "x": {"field": category, "type": "ordinal"},
             "y": {"field": amount, "type": "quantitative"},
         }
     else:

@@ -85,7 +85,7 @@ class Report:
     repos: list[RepoEntry]
     trend: list[TrendPoint] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
-    discussions: dict[str, Any] = field(default_factory=dict)
+    discussions: dict[str, Any] = field(default_factory=lambda: _discussion_outcomes((), ()))
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(repo.status for repo in self.repos)

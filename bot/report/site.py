@@ -84,8 +84,9 @@ class _Writer:
         self._owner_index()
         for owner, entries in self.owners.items():
             self._owner(owner, entries)
-        for code, entries in self.report.by_rule().items():
-            self._rule(code, entries)
+        by_rule = self.report.by_rule()
+        for rule in rules.ALL_RULES:  # every rule has its page: the overview links them all
+            self._rule(rule.code, by_rule.get(rule.code, []))
         for base, entries in self.bases.items():
             self._base(base, entries)
         self._badges()
