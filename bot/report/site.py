@@ -53,6 +53,7 @@ def file_slug(name: str) -> str:
     return slug if slug.strip(".") else f"_{slug}"
 
 
+@functools.cache
 def badge_svg(status: str, findings: int) -> str:
     text, color = _badge_words(status, findings)
     left, right = 58, 12 + 7 * len(text)
@@ -72,6 +73,7 @@ class _Writer:
     def __init__(self, report: Report, out: Path) -> None:
         self.report, self.out = report, out
         self.pages = 0
+        self._folders: set[Path] = set()
         self.owners = report.by_owner()
         self.bases = report.by_base()
         self.common = {"generated": report.generated.strftime("%Y-%m-%d %H:%M UTC"), "version": __version__}
@@ -93,12 +95,17 @@ class _Writer:
         self._search()
 
     def _page(self, path: str, template: str, **context: Any) -> None:
-        target = self.out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
         root = "../" * path.count("/")
-        html = _environment().get_template(template).render(root=root, **self.common, **context)
-        target.write_text(html, "utf-8")
+        self._write(path, _environment().get_template(template).render(root=root, **self.common, **context))
         self.pages += 1
+
+    def _write(self, path: str, text: str) -> None:
+        target = self.out / path
+        if target.parent not in self._folders:  # one mkdir per folder: at 100,000 badges the calls add up
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(target.parent)
+        with open(target, "w", encoding="utf-8") as file:
+            file.write(text)
 
     def _overview(self) -> None:
         drawn = charts.overview_charts(self.report)
@@ -221,9 +228,7 @@ class _Writer:
 
     def _badges(self) -> None:
         for entry in self.report.repos:
-            path = self.out / "badges" / _badge_path(entry)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(badge_svg(entry.status, len(entry.findings)), "utf-8")
+            self._write(f"badges/{_badge_path(entry)}", badge_svg(entry.status, len(entry.findings)))
 
     def _search(self) -> None:
         index = [[e.id, e.status, " ".join(_rules_of(e)), self._links[e.id]] for e in self.report.repos]
