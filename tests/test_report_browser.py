@@ -75,11 +75,13 @@ class Visit:
     problems: list[str]
 
 
-def open_page(browser, site: Site, path: str, width: str, *, javascript: bool = True, csp: bool = True) -> Visit:  # noqa: ANN001
+def open_page(browser, site: Site, path: str, width: str, *, javascript: bool = True, csp: bool = True) -> Visit:
     context = browser.new_context(viewport=WIDTHS[width], java_script_enabled=javascript, bypass_csp=not csp)
     page = context.new_page()
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on(
+        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("request", lambda r: None if r.url.startswith("file://") else problems.append(f"request {r.url}"))
     page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
@@ -90,7 +92,7 @@ def open_page(browser, site: Site, path: str, width: str, *, javascript: bool = 
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("path", PAGES)
-def test_each_page_renders_offline_without_errors_and_passes_axe(browser, site: Site, path: str, width: str) -> None:  # noqa: ANN001
+def test_each_page_renders_offline_without_errors_and_passes_axe(browser, site: Site, path: str, width: str) -> None:
     visit = open_page(browser, site, path, width, csp=False)  # the pages' CSP would refuse axe's inline script
     page = visit.page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -109,7 +111,7 @@ def test_each_page_renders_offline_without_errors_and_passes_axe(browser, site: 
     page.context.close()
 
 
-def test_the_overview_shows_the_stores_counts_and_its_charts(browser, site: Site) -> None:  # noqa: ANN001
+def test_the_overview_shows_the_stores_counts_and_its_charts(browser, site: Site) -> None:
     visit = open_page(browser, site, "index.html", "desktop")
     page = visit.page
     assert visit.problems == []  # under the pages' own Content-Security-Policy
@@ -122,7 +124,7 @@ def test_the_overview_shows_the_stores_counts_and_its_charts(browser, site: Site
     page.context.close()
 
 
-def test_the_filter_narrows_an_owners_table(browser, site: Site) -> None:  # noqa: ANN001
+def test_the_filter_narrows_an_owners_table(browser, site: Site) -> None:
     page = open_page(browser, site, "owner/owner-00000.html", "phone").page
     rows = page.locator("#repo-table tbody tr")
     assert rows.count() == 100  # the first page of 150 repos
@@ -135,7 +137,7 @@ def test_the_filter_narrows_an_owners_table(browser, site: Site) -> None:  # noq
     page.context.close()
 
 
-def test_the_search_page_finds_repos_across_every_owner(browser, site: Site) -> None:  # noqa: ANN001
+def test_the_search_page_finds_repos_across_every_owner(browser, site: Site) -> None:
     page = open_page(browser, site, "repos.html", "desktop").page
     page.fill("#search", "error")
     assert page.inner_text("#search-count").startswith(f"{site.statuses['error']} of 300 repos")
@@ -148,7 +150,7 @@ def test_the_search_page_finds_repos_across_every_owner(browser, site: Site) -> 
     page.context.close()
 
 
-def test_without_javascript_everything_but_the_filter_shows(browser, site: Site) -> None:  # noqa: ANN001
+def test_without_javascript_everything_but_the_filter_shows(browser, site: Site) -> None:
     page = open_page(browser, site, "owner/owner-00000.html", "desktop", javascript=False).page
     assert page.locator("#repo-table tbody tr:visible").count() == 100
     assert not page.locator("#filter").is_visible()
