@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from benchmarks.bench_crawl import write_hub, write_variant
 from hublint.cli import main
@@ -28,6 +29,7 @@ from hublint.report.site import file_slug, write_site
 from hublint.store import SCHEMA_VERSION, DiscussionRecord, Store
 from tests.test_store import postgres_database
 
+ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = 24
 GROWN = 3  # bench_crawl's kind 1 (HL101, an error) for ids[3], [4], [5]
 DAY = 86400.0
@@ -271,6 +273,22 @@ def test_author_reports_one_owner_without_a_prior_crawl(
     assert sorted(r["id"] for r in repos) == sorted(mine)
 
 
+def test_the_crawl_workflow_publishes_the_site_with_least_permissions() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "crawl.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    crawl_steps = workflow["jobs"]["crawl"]["steps"]
+    names = [step.get("name") for step in crawl_steps]
+    assert names.index("Build the dashboard site") > names.index("Crawl")
+    build = crawl_steps[names.index("Build the dashboard site")]
+    assert "hublint report --out site" in build["run"] and "secrets" not in build["run"]
+    pages = workflow["jobs"]["pages"]
+    assert pages["needs"] == "crawl" and pages["permissions"] == {"pages": "write", "id-token": "write"}
+    uses = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert any(u.startswith("actions/upload-pages-artifact@") for u in uses)
+    assert any(u.startswith("actions/deploy-pages@") for u in uses)
+    assert all(re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", u) for u in uses), uses
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -284,6 +302,7 @@ def test_bad_input_is_one_line_and_exit_2(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GITHUB_TOKEN", "t")
+    monkeypatch.delenv("HUBLINT_DB", raising=False)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"hublint: {message}") and err.count("\n") == 1

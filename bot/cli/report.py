@@ -29,7 +29,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "from the crawl store; with --author and no --db, lint that owner's PEFT repos first (no crawl needed).",
     )
     report.add_argument(
-        "--db", metavar="URL", help="the crawl store (sqlite:///PATH, postgresql+psycopg://..., a file)"
+        "--db",
+        metavar="URL",
+        help="the crawl store (sqlite:///PATH, postgresql+psycopg://..., a file; default: HUBLINT_DB)",
     )
     report.add_argument("--author", metavar="OWNER", help="one user's or organisation's repos only")
     report.add_argument("--out", type=Path, default=Path("hublint-report"), metavar="DIR", help="site directory")
@@ -50,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from hublint.report import model
     from hublint.store import Store, StoreError, database_url
 
+    if args.db is None and args.author is None:
+        args.db = os.environ.get("HUBLINT_DB")  # as `crawl` reads it: a URL with a password stays off the command line
     if args.db is None and args.author is None:
         raise UsageError("report needs --db URL (a crawl store) or --author OWNER (lint that owner's repos now)")
     github = _github_settings(args) if args.github_issue else None
