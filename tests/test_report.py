@@ -306,3 +306,15 @@ def test_bad_input_is_one_line_and_exit_2(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"hublint: {message}") and err.count("\n") == 1
+
+
+def test_a_site_written_over_an_older_one_keeps_each_repos_own_badge(tmp_path: Path) -> None:
+    def site(*statuses: str) -> None:
+        finding = {"rule": "HL101", "severity": "error", "message": "m"}
+        repos = [RepoEntry(f"o/r{n}", "abc", s, (finding,) if s == "error" else ()) for n, s in enumerate(statuses)]
+        write_site(Report(datetime.now(timezone.utc), repos), tmp_path)
+
+    site("error", "error", "error")  # one badge, linked twice
+    site("clean", "error", "clean")
+    badges = [(tmp_path / "badges" / "o" / f"r{n}.svg").read_text() for n in range(3)]
+    assert ["passing" in b for b in badges] == [True, False, True] and "broken" in badges[1]

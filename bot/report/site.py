@@ -5,9 +5,11 @@ network; HTML goes through templates/report/ with autoescaping on, so repo-provi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import os
 import re
 import shutil
 from collections import Counter
@@ -100,12 +102,20 @@ class _Writer:
         self.pages += 1
 
     def _write(self, path: str, text: str) -> None:
+        with open(self._target(path), "w", encoding="utf-8") as file:
+            file.write(text)
+
+    def _link(self, source: Path, path: str) -> None:
+        target = self._target(path)
+        target.unlink(missing_ok=True)  # a site written over an older one
+        os.link(source, target)
+
+    def _target(self, path: str) -> Path:
         target = self.out / path
         if target.parent not in self._folders:  # one mkdir per folder: at 100,000 badges the calls add up
             target.parent.mkdir(parents=True, exist_ok=True)
             self._folders.add(target.parent)
-        with open(target, "w", encoding="utf-8") as file:
-            file.write(text)
+        return target
 
     def _overview(self) -> None:
         drawn = charts.overview_charts(self.report)
@@ -227,8 +237,19 @@ class _Writer:
         )
 
     def _badges(self) -> None:
+        # A handful of distinct badges for 100,000 repos: each is written once, the other repos' files are hard
+        # links to it (one system call instead of create, write and close; Pages' upload dereferences them).
+        first: dict[str, Path] = {}
         for entry in self.report.repos:
-            self._write(f"badges/{_badge_path(entry)}", badge_svg(entry.status, len(entry.findings)))
+            text = badge_svg(entry.status, len(entry.findings))
+            path = f"badges/{_badge_path(entry)}"
+            if text in first:
+                with contextlib.suppress(OSError):
+                    self._link(first[text], path)
+                    continue
+            self._target(path).unlink(missing_ok=True)  # an older site's link: writing through it changes others
+            self._write(path, text)
+            first[text] = self.out / path
 
     def _search(self) -> None:
         index = [[e.id, e.status, " ".join(_rules_of(e)), self._links[e.id]] for e in self.report.repos]
