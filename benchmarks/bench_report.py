@@ -5,13 +5,16 @@ warnings, findings carrying real loading code, 60 days of findings history and c
 on a share of the broken repos (some fixed since, some closed). The report runs as its own process
 (`hublint report --db ... --out ...`), so its peak memory is that process's maximum resident set.
 
-Budgets: <= 60 s, <= 1 GB, index.html <= 1 MB. Run: python benchmarks/bench_report.py [--repos N] (exit 1 on a miss)
+Budgets: <= 60 s of CPU (user + system: on a shared machine the wall clock measures the neighbours too; it is
+printed beside it), <= 1 GB peak memory, index.html <= 1 MB.
+Run: python benchmarks/bench_report.py [--repos N]   (exit 1 when a budget is missed)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -165,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         seconds = time.monotonic() - started
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_mb = usage.ru_maxrss / 1024  # kB on Linux
+        cpu = usage.ru_utime + usage.ru_stime
         if done.returncode != 0:
             print(done.stderr.strip())
             return 1
@@ -173,10 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         files = sum(1 for p in out.rglob("*") if p.is_file())
         site_mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
         print(done.stdout.strip())
-        print(f"report: {seconds:.1f} s, peak {peak_mb:.0f} MB, {files} files, {site_mb:.0f} MB on disk")
+        load = os.getloadavg()[0]
+        print(f"report: {cpu:.1f} s CPU, {seconds:.1f} s wall (load average {load:.1f} on {os.cpu_count()} cores)")
+        print(f"peak {peak_mb:.0f} MB, {files} files, {site_mb:.0f} MB of file contents")
         print(f"overview: {overview_mb * 1000:.0f} kB; report.json {(out / 'report.json').stat().st_size / 1e6:.1f} MB")
         checks = {
-            f"<= {BUDGETS['seconds']:.0f} s": seconds <= BUDGETS["seconds"],
+            f"<= {BUDGETS['seconds']:.0f} s of CPU": cpu <= BUDGETS["seconds"],
             f"<= {BUDGETS['peak_mb']:.0f} MB peak memory": peak_mb <= BUDGETS["peak_mb"],
             f"overview <= {BUDGETS['overview_mb']:.0f} MB": overview_mb <= BUDGETS["overview_mb"],
         }

@@ -172,7 +172,7 @@ def _schema_1_to_2(connection: Connection) -> None:
         kind = column.type.compile(dialect=connection.dialect)
         connection.execute(sa.text(f"ALTER TABLE runs ADD COLUMN {column.name} {kind}"))
     for run_id, summary in connection.execute(sa.select(runs.c.id, runs.c.summary).where(runs.c.summary.isnot(None))):
-        connection.execute(sa.update(runs).where(runs.c.id == run_id).values(_run_counters(_json_object(summary))))
+        connection.execute(sa.update(runs).where(runs.c.id == run_id).values(_run_counters(json_object(summary))))
     events = sa.select(discussions.c.repo, discussions.c.num, discussions.c.status, discussions.c.updated_at)
     connection.execute(sa.insert(discussion_events).from_select(["repo", "num", "status", "at"], events))
 
@@ -566,9 +566,10 @@ def _run_counters(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def json_object(text: str | None) -> dict[str, Any]:
+    """A JSON object from stored text; {} for NULL, malformed or non-object text."""
     try:
-        data = json.loads(text)
+        data = json.loads(text) if text else {}
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

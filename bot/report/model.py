@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -17,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from hublint import rules
-from hublint.store import Store
+from hublint.store import Store, json_object
 
 # A repo's status, worst first: the order of the overview's counts and of an owner's table.
 STATUSES = ("error", "warning", "info", "clean", "failed", "pending", "skipped")
@@ -146,7 +145,7 @@ def load(store: Store, *, now: datetime | None = None, author: str | None = None
 
 
 def _entry(row: Any, history: tuple[dict[str, Any], ...]) -> RepoEntry:
-    result = _json_object(row.result)
+    result = json_object(row.result)
     findings = tuple(f for f in result.get("findings", []) if isinstance(f, dict))
     discussion = None
     if row.discussion_status is not None and row.discussion_status != "posting":
@@ -222,7 +221,7 @@ def _discussion_outcomes(events: Iterable[Any], history: Iterable[Any]) -> dict[
 
 
 def _run(row: Any) -> Run:
-    buckets = _json_object(row.requests_by_bucket)
+    buckets = json_object(row.requests_by_bucket)
     return Run(
         started=_iso(row.started_at) or "",
         finished=_iso(row.finished_at),
@@ -240,14 +239,6 @@ def _group(entries: Iterable[RepoEntry], keys: Any) -> dict[str, list[RepoEntry]
         for key in keys(entry):
             groups[key].append(entry)
     return dict(sorted(groups.items()))
-
-
-def _json_object(text: str | None) -> dict[str, Any]:
-    try:
-        data = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _iso(seconds: float | None) -> str | None:
