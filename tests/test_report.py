@@ -263,6 +263,10 @@ def test_author_reports_one_owner_without_a_prior_crawl(
         assert main(["report", "--author", "user4", "--endpoint", emulator.url, "--format", "markdown"]) == 0
         markdown = capsys.readouterr().out
         assert main(["report", "--author", "user4", "--endpoint", emulator.url, "--out", str(tmp_path / "s")]) == 0
+        scoped = f"sqlite:///{tmp_path / 'scoped.db'}"
+        assert main(["crawl", "--author", "user4", "--db", scoped, "--endpoint", emulator.url]) == 0
+    with Store(scoped) as store:
+        crawled_ids = sorted(row.id for row in store.report_repos())
     mine = [i for i in crawled.ids if i.startswith("user4/")]
     broken = sum(r["status"] == "error" for r in report_json(crawled)["repos"] if r["id"] in mine)
     assert markdown.startswith("<!-- hublint-dashboard -->\n## hublint dashboard of `user4`")
@@ -270,7 +274,7 @@ def test_author_reports_one_owner_without_a_prior_crawl(
     assert "- [ ] <!-- hublint-repo=user4/adapter-0004 --> `user4/adapter-0004`: HL101 " in markdown
     assert "user3/" not in markdown
     repos = json.loads((tmp_path / "s" / "report.json").read_text())["repos"]
-    assert sorted(r["id"] for r in repos) == sorted(mine)
+    assert sorted(r["id"] for r in repos) == sorted(mine) == crawled_ids
 
 
 def test_the_crawl_workflow_publishes_the_site_with_least_permissions() -> None:
