@@ -303,7 +303,8 @@ def _environment() -> jinja2.Environment:
 @functools.cache
 def _markdown(text: str) -> Markup:
     # Our own rule docs, but raw HTML stays off all the same: the docs are Markdown, not a way into the page.
-    return Markup(MarkdownIt("commonmark", {"html": False}).enable("table").render(text))
+    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return Markup(html.replace("<pre>", '<pre tabindex="0">'))  # a block that scrolls sideways takes the keyboard
 
 
 def _badge_words(status: str, findings: int) -> tuple[str, str]:
