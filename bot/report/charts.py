@@ -71,7 +71,11 @@ def _trend(report: Report) -> Chart:
         "encoding": {
             "x": {"field": "day", "type": "temporal", "title": None},
             "y": {"field": "findings", "type": "quantitative"},
-            "color": {"field": "series", "type": "nominal", "scale": {"range": ["#444", "#b00", "#070"]}},
+            "color": {
+                "field": "series",
+                "type": "nominal",
+                "scale": {"domain": ["open", "new", "fixed"], "range": ["#333", "#b00", "#070"]},
+            },
         },
     }
     last = rows[-1]
