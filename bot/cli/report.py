@@ -148,5 +148,6 @@ def _output(report: Report, args: argparse.Namespace) -> int:
         except OSError as exc:
             return _fail(f"--out {args.out}: {exc.strerror or exc}")
         broken = report.status_counts()["error"]
-        print(f"report: {len(report.repos)} repos, {broken} broken, {stats.pages} pages -> {args.out / 'index.html'}")
+        overview = f"overview {stats.overview_bytes / 1000:.0f} kB"
+        print(f"report: {len(report.repos)} repos, {broken} broken, {stats.pages} pages ({overview}) -> {args.out}")
     return EXIT_OK

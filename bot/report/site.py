@@ -38,7 +38,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 @dataclass(frozen=True)
 class SiteStats:
     pages: int
-    files: int
     overview_bytes: int
 
 
@@ -46,7 +45,7 @@ def write_site(report: Report, out: Path) -> SiteStats:
     out.mkdir(parents=True, exist_ok=True)
     writer = _Writer(report, out)
     writer.write_all()
-    return SiteStats(writer.pages, sum(1 for p in out.rglob("*") if p.is_file()), (out / "index.html").stat().st_size)
+    return SiteStats(writer.pages, (out / "index.html").stat().st_size)
 
 
 def file_slug(name: str) -> str:
