@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -21,9 +22,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from benchmarks.bench_crawl import write_hub, write_variant
 from hublint.cli import main
 from hublint.emulator.server import Emulator
+from hublint.emulator.synthetic import write_hub, write_variant
 from hublint.report.model import RepoEntry, Report
 from hublint.report.site import file_slug, write_site
 from hublint.store import SCHEMA_VERSION, DiscussionRecord, Store
@@ -58,7 +59,8 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
             store.save_discussion(DiscussionRecord(ids[GROWN], 1, "f1", "open"), "bot", opened)
             store.save_discussion(DiscussionRecord(ids[GROWN + 1], 1, "f2", "open"), "bot", opened)
             store.save_discussion(DiscussionRecord(ids[GROWN + 1], 1, "f2", "closed"), "bot", opened + DAY)
-        write_variant(root, ids[GROWN], "bench-bases/tiny-a", 0)  # the owner saves a plain LoRA instead
+        shutil.rmtree(root / ids[GROWN])  # the owner pushes a plain LoRA instead, without the grown tokenizer
+        write_variant(root, ids[GROWN], "bench-bases/tiny-a", 0)
         assert main(["crawl", "--db", db, "--endpoint", emulator.url]) == 0
         site = tmp / "site"
         assert main(["report", "--db", db, "--out", str(site)]) == 0
