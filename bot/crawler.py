@@ -67,6 +67,7 @@ class CrawlOptions:
     retry_delay: float = 3600.0  # after a first failure; four times longer after each further one
     base_ttl: float = 6 * 3600.0  # how long stored base facts are trusted for the branch an adapter names
     page_size: int = LISTING_PAGE_SIZE
+    author: str | None = None  # one owner's repos only
 
 
 @dataclass
@@ -82,11 +83,14 @@ class CrawlSummary:
     budget_spent: bool = False
     timed_out: bool = False
     discussions: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0  # HTTP 429 answers among the requests
+    requests_by_bucket: Counter[str] = field(default_factory=Counter)  # the Hub's rate-limit buckets
 
     def as_dict(self) -> dict[str, object]:
         # not dataclasses.asdict: it would rebuild the Counter from (key, value) pairs, counting the pairs
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {
-            "discussions": dict(self.discussions)
+            "discussions": dict(self.discussions),
+            "requests_by_bucket": dict(self.requests_by_bucket),
         }
 
     def line(self) -> str:
@@ -280,7 +284,7 @@ class Crawler:
 
     def _list(self) -> None:
         page_size = min(self.options.page_size, self.options.limit or self.options.page_size)
-        for page in list_adapters(self._client(), page_size=page_size):
+        for page in list_adapters(self._client(), page_size=page_size, author=self.options.author):
             wanted = self._wanted(page)
             due = self.store.note_listed([_listing(e) for e in wanted], self.clock())
             with self._lock:
@@ -431,6 +435,8 @@ class Crawler:
         with self._lock:
             self.summary.requests = sum(c.stats.http_requests for c in self._clients)
             self.summary.bytes = sum(c.stats.bytes_downloaded for c in self._clients)
+            self.summary.rate_limited = sum(c.stats.rate_limited for c in self._clients)
+            self.summary.requests_by_bucket = sum((c.stats.by_bucket for c in self._clients), Counter())
 
     def _budget_spent(self) -> bool:
         if self.options.budget is None:

@@ -1,4 +1,5 @@
-"""GitHub through github3.py: hublint's one sticky comment on a pull request. The only module importing github3.
+"""GitHub through github3.py: hublint's one sticky comment on a pull request, and its one living dashboard issue
+per repository. The only module importing github3.
 
 The comment is found again by a hidden marker *and* by its author (the token's own account), so a person who
 quotes the marker never has their comment overwritten; it is edited only when its text changed, so a re-run
@@ -11,7 +12,7 @@ The token only ever travels in the Authorization header; no message built here c
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -94,6 +95,85 @@ def _upsert(gh: github3.GitHub, pr: PullRequest, body: str, marker: str, create:
         return Outcome.UNCHANGED
     mine.edit(body)
     return Outcome.UPDATED
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    outcome: Outcome
+    number: int
+    ticked: frozenset[str]  # checklist keys ticked in the issue as it was before this run
+    unticked: frozenset[str]  # checklist keys present but not ticked
+
+
+def upsert_issue(
+    repository: str,
+    title: str,
+    render: Callable[[frozenset[str], frozenset[str]], str],
+    *,
+    marker: str,
+    read_checklist: Callable[[str], tuple[frozenset[str], frozenset[str]]],
+    token: str,
+    api_url: str = PUBLIC_API,
+    retry: Retry | None = None,
+) -> IssueOutcome:
+    """Keep the bot's one open issue titled `title` (with `marker` in its body) in `repository` up to date, the
+    way Renovate keeps its Dependency Dashboard: read its checklist, render the new body knowing which boxes are
+    ticked and which are not (`render(ticked, unticked)`), write only if the text changed. `read_checklist(body)`
+    returns the (ticked, unticked) keys of a body."""
+    gh = _client(token, api_url, retry or Retry())
+    owner, _, name = repository.partition("/")
+    try:
+        mine = _find_issue(gh, owner, name, title, marker, _author(gh))
+        ticked, unticked = read_checklist(mine.body or "") if mine is not None else (frozenset(), frozenset())
+        body = render(ticked, unticked)
+        if mine is None:
+            number = _create_issue(gh, api_url, repository, title, body)
+            return IssueOutcome(Outcome.CREATED, number, ticked, unticked)
+        if _same_text(mine.body, body):
+            return IssueOutcome(Outcome.UNCHANGED, mine.number, ticked, unticked)
+        mine.edit(body=body)
+        return IssueOutcome(Outcome.UPDATED, mine.number, ticked, unticked)
+    except ForbiddenError as exc:
+        raise _forbidden(repository, exc.code, exc.response.headers) from None
+    except TransportError as exc:
+        raise GitHubError(f"{_host(api_url)} did not answer ({type(exc.exception).__name__})") from None
+    except GitHubException as exc:
+        raise GitHubError(f"{repository}: {_one_line(exc)}") from None
+
+
+def _create_issue(gh: github3.GitHub, api_url: str, repository: str, title: str, body: str) -> int:
+    """POST the issue on github3's (retrying, authenticated) session: `Repository.create_issue` would GET the
+    whole repository first, one request more per run."""
+    url = f"{api_url.rstrip('/')}/repos/{repository}/issues"
+    response = gh.session.post(url, json={"title": title, "body": body})
+    if response.status_code in (403, 429):
+        raise _forbidden(repository, response.status_code, response.headers)
+    number = parse_int(str(_json_field(response, "number"))) if response.status_code == 201 else None
+    if number is None:
+        raise GitHubError(f"{repository}: creating the issue answered HTTP {response.status_code}")
+    return number
+
+
+def _json_field(response: Any, key: str) -> object:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _forbidden(repository: str, status: int, headers: Mapping[str, str]) -> GitHubError:
+    reason = "rate limited" if _rate_limit_wait(status, headers) is not None else "the token may not write issues"
+    return GitHubError(f"{repository}: {reason} (HTTP {status})")
+
+
+def _find_issue(gh: github3.GitHub, owner: str, name: str, title: str, marker: str, author: str) -> Any | None:
+    """The oldest open issue with this exact title, by `author`, carrying `marker` (pull requests are issues too)."""
+    found = None
+    for issue in gh.issues_on(owner, name, state="open"):
+        if issue.title == title and issue.user.login == author and marker in (issue.body or ""):
+            found = issue  # the listing is newest first: keep going to the oldest
+    return found
 
 
 def _author(gh: github3.GitHub) -> str:

@@ -3,7 +3,9 @@
 Tables: `repos` (the listing's view of each repo, its lint status and its lease), `lint_results` (every lint
 attempt, with its cost), `findings` (each finding's life: first seen, last seen, resolved), `discussions` (at most
 one row per repo: the unique key is what stops a second post under any race), `base_facts` (shared by every worker
-and run) and `runs`. The schema is created on first use and carries a version in `hublint_meta`.
+and run) `runs` (each crawl's start, end, requests by rate-limit bucket, 429s and failures), `discussion_events` (every
+status a bot discussion went through) and `acknowledged` (repos whose box an owner ticked on the dashboard issue).
+The schema is created on first use and carries a version in `hublint_meta`.
 
 Every change happens in one short transaction, so a process killed at any moment leaves either all of a step or
 none of it. Workers claim repos with a lease (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite takes the
@@ -30,9 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hublint.errors import StoreError
 
-SCHEMA_VERSION = 1
-# Upgrades: MIGRATIONS[n] takes a database from schema n to n + 1 (none yet).
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+SCHEMA_VERSION = 2
 SCHEMA_LOCK = 0x6875626C696E74  # "hublint": one PostgreSQL advisory lock serialises schema creation
 CLAIMABLE = ("pending", "retry")
 
@@ -140,7 +140,47 @@ runs = sa.Table(
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float),  # NULL: still running, or killed
     sa.Column("summary", sa.Text),
+    # schema 2: what the operator's dashboard charts (also inside `summary`, but queryable)
+    sa.Column("linted", sa.Integer),
+    sa.Column("failures", sa.Integer),
+    sa.Column("requests", sa.Integer),
+    sa.Column("rate_limited", sa.Integer),  # HTTP 429 answers
+    sa.Column("requests_by_bucket", sa.Text),  # JSON {"api": n, "resolvers": n}
 )
+
+discussion_events = sa.Table(
+    "discussion_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("repo", sa.String(200), nullable=False),
+    sa.Column("num", sa.Integer),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("discussion_events_repo", "repo", "at"),
+)
+
+acknowledged = sa.Table(
+    "acknowledged",
+    metadata,
+    sa.Column("repo", sa.String(200), primary_key=True),
+    sa.Column("sha", sa.String(64)),  # the revision the owner saw when ticking the box
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
+def _schema_1_to_2(connection: Connection) -> None:
+    """Runs gain queryable counters (filled from their JSON summary); discussions start their event history."""
+    for column in runs.c.linted, runs.c.failures, runs.c.requests, runs.c.rate_limited, runs.c.requests_by_bucket:
+        kind = column.type.compile(dialect=connection.dialect)
+        connection.execute(sa.text(f"ALTER TABLE runs ADD COLUMN {column.name} {kind}"))
+    for run_id, summary in connection.execute(sa.select(runs.c.id, runs.c.summary).where(runs.c.summary.isnot(None))):
+        connection.execute(sa.update(runs).where(runs.c.id == run_id).values(_run_counters(json_object(summary))))
+    events = sa.select(discussions.c.repo, discussions.c.num, discussions.c.status, discussions.c.updated_at)
+    connection.execute(sa.insert(discussion_events).from_select(["repo", "num", "status", "at"], events))
+
+
+# Upgrades: MIGRATIONS[n] takes a database from schema n to n + 1. New tables come from create_all beforehand.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _schema_1_to_2}
 
 
 @dataclass(frozen=True)
@@ -230,8 +270,8 @@ class Store:
         with self._transaction() as connection:
             if self.engine.dialect.name == "postgresql":
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            found = _schema_version(connection)
             metadata.create_all(connection)
-            found = connection.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
             version = int(found) if found is not None else SCHEMA_VERSION
             if version > SCHEMA_VERSION:
                 raise StoreError(f"the database has schema {version}, newer than this hublint's {SCHEMA_VERSION}")
@@ -392,6 +432,12 @@ class Store:
         values = {"num": discussion.num, "fingerprint": discussion.fingerprint, "status": discussion.status}
         row = {"repo": discussion.repo, **values, "worker": owner, "created_at": now, "updated_at": now}
         with self._transaction() as connection:
+            before = connection.execute(
+                sa.select(discussions.c.num, discussions.c.status).where(discussions.c.repo == discussion.repo)
+            ).first()
+            if before is None or tuple(before) != (discussion.num, discussion.status):
+                event = {"repo": discussion.repo, "num": discussion.num, "status": discussion.status, "at": now}
+                connection.execute(sa.insert(discussion_events).values(event))
             statement = self._insert()(discussions).values(row)
             update = {**values, "updated_at": now}
             connection.execute(statement.on_conflict_do_update(index_elements=["repo"], set_=update))
@@ -428,8 +474,107 @@ class Store:
 
     def finish_run(self, run_id: int, summary: dict[str, Any], now: float) -> None:
         with self._transaction() as connection:
-            statement = sa.update(runs).where(runs.c.id == run_id).values(finished_at=now, summary=json.dumps(summary))
+            values = {"finished_at": now, "summary": json.dumps(summary), **_run_counters(summary)}
+            connection.execute(sa.update(runs).where(runs.c.id == run_id).values(values))
+
+    # -- what the report reads ------------------------------------------------------------------------------------
+
+    def report_repos(self) -> list[sa.Row[Any]]:
+        """Every repo with its latest complete lint (the `result` JSON, NULL if none yet) and its discussion."""
+        latest = (
+            sa.select(lint_results.c.repo, sa.func.max(lint_results.c.id).label("id"))
+            .where(lint_results.c.error.is_(None))
+            .group_by(lint_results.c.repo)
+            .subquery()
+        )
+        joined = (
+            repos.outerjoin(latest, latest.c.repo == repos.c.id)
+            .outerjoin(lint_results, lint_results.c.id == latest.c.id)
+            .outerjoin(discussions, discussions.c.repo == repos.c.id)
+            .outerjoin(acknowledged, acknowledged.c.repo == repos.c.id)
+        )
+        query = (
+            sa.select(
+                repos.c.id,
+                repos.c.sha,
+                repos.c.status,
+                repos.c.last_error,
+                lint_results.c.sha.label("linted_sha"),
+                lint_results.c.result,
+                lint_results.c.linted_at,
+                discussions.c.num.label("discussion_num"),
+                discussions.c.status.label("discussion_status"),
+                discussions.c.created_at.label("discussion_opened_at"),
+                acknowledged.c.at.label("acknowledged_at"),
+            )
+            .select_from(joined)
+            .order_by(repos.c.id)
+        )
+        with self._transaction() as connection:
+            return list(connection.execute(query))
+
+    def all_findings(self) -> list[sa.Row[Any]]:
+        """The life of every finding (first seen, last seen, resolved), oldest first: the trend charts."""
+        columns = (findings.c.repo, findings.c.rule, findings.c.severity, findings.c.first_seen_at)
+        query = sa.select(*columns, findings.c.resolved_sha, findings.c.resolved_at).order_by(findings.c.id)
+        with self._transaction() as connection:
+            return list(connection.execute(query))
+
+    def runs(self) -> list[sa.Row[Any]]:
+        with self._transaction() as connection:
+            return list(connection.execute(sa.select(runs).order_by(runs.c.id)))
+
+    def discussion_events(self) -> list[sa.Row[Any]]:
+        query = sa.select(discussion_events).order_by(discussion_events.c.at, discussion_events.c.id)
+        with self._transaction() as connection:
+            return list(connection.execute(query))
+
+    def acknowledge(self, repo_ids: dict[str, str | None], now: float) -> None:
+        """Remember the repos (id -> revision seen) whose box an owner ticked; earlier ticks stay as they were."""
+        if not repo_ids:
+            return
+        rows = [{"repo": repo, "sha": sha, "at": now} for repo, sha in repo_ids.items()]
+        with self._transaction() as connection:
+            statement = self._insert()(acknowledged).values(rows).on_conflict_do_nothing(index_elements=["repo"])
             connection.execute(statement)
+
+    def unacknowledge(self, repo_ids: Sequence[str]) -> None:
+        with self._transaction() as connection:
+            connection.execute(sa.delete(acknowledged).where(acknowledged.c.repo.in_(list(repo_ids))))
+
+    def acknowledged(self) -> set[str]:
+        with self._transaction() as connection:
+            return set(connection.execute(sa.select(acknowledged.c.repo)).scalars())
+
+
+def _schema_version(connection: Connection) -> str | None:
+    if not sa.inspect(connection).has_table(meta.name):
+        return None
+    return connection.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+
+
+def _run_counters(summary: dict[str, Any]) -> dict[str, Any]:
+    def count(key: str) -> int:
+        value = summary.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    buckets = summary.get("requests_by_bucket")
+    return {
+        "linted": count("linted"),
+        "failures": count("failed"),
+        "requests": count("requests"),
+        "rate_limited": count("rate_limited"),
+        "requests_by_bucket": json.dumps(buckets if isinstance(buckets, dict) else {}),
+    }
+
+
+def json_object(text: str | None) -> dict[str, Any]:
+    """A JSON object from stored text; {} for NULL, malformed or non-object text."""
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def database_url(value: str | None) -> str:

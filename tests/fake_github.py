@@ -84,8 +84,21 @@ class FakeGitHub:
 
     def add_pull(self, repository: str, number: int, author: str = "contributor") -> None:
         """A pull request: on GitHub its conversation is an issue with the same number."""
-        self.issues[(repository, number)] = {"title": f"Update adapter #{number}", "author": author}
+        self.issues[(repository, number)] = {"title": f"Update adapter #{number}", "author": author, "pull": True}
         self.comments[(repository, number)] = []
+
+    def add_issue(self, repository: str, title: str, body: str, author: str) -> int:
+        """An issue (not a pull request) as someone opened it; returns its number."""
+        with self._lock:
+            return self._new_issue(repository, title, body, author)
+
+    def repository_issues(self, repository: str) -> list[dict[str, Any]]:
+        """Every issue (not pull request) of the repository: number, title, body, author, state, edits."""
+        return [
+            {"number": number, **issue}
+            for (repo, number), issue in sorted(self.issues.items())
+            if repo == repository and not issue.get("pull", True)
+        ]
 
     def add_comment(self, repository: str, number: int, login: str, body: str) -> dict[str, Any]:
         with self._lock:
@@ -184,6 +197,9 @@ class FakeGitHub:
             if token.installation:
                 raise ApiError(403, "Resource not accessible by integration")
             return Response(200, self._authenticated_user(token.login))
+        listing = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues", path)
+        if listing is not None:
+            return self._issues(method, listing.group(1), query, token, body)
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(?:(\d+)(/comments)?|comments/(\d+))", path)
         if match is None:
             raise ApiError(404, "Not Found")
@@ -203,7 +219,49 @@ class FakeGitHub:
             return Response(201, self._comment_json(self._new_comment(*key, token.login, text)))
         if not comments and method == "GET":
             return Response(200, self._issue_json(key))
+        if not comments and method == "PATCH":
+            self._require_write(token)
+            data = _json_body(body)
+            _check_body(data.get("body", ""))
+            changes = {name: data[name] for name in ("title", "body", "state") if isinstance(data.get(name), str)}
+            self.issues[key].update(changes, edits=self.issues[key].get("edits", 0) + 1)
+            return Response(200, self._issue_json(key))
         raise ApiError(404, "Not Found")
+
+    def _issues(self, method: str, repository: str, query: dict[str, list[str]], token: Token, body: bytes) -> Response:
+        """GET lists a repository's issues and pull requests, newest first, paginated; POST opens an issue."""
+        if method == "POST":
+            self._require_write(token)
+            data = _json_body(body)
+            title, text = data.get("title"), data.get("body", "")
+            if not isinstance(title, str) or not title:
+                raise ApiError(422, "Validation Failed")
+            _check_body(text)
+            return Response(201, self._issue_json((repository, self._new_issue(repository, title, text, token.login))))
+        if method != "GET":
+            raise ApiError(404, "Not Found")
+        state = query.get("state", ["open"])[0]
+        keys = [
+            key
+            for key in sorted(self.issues, key=lambda k: -k[1])
+            if key[0] == repository and state in ("all", self.issues[key].get("state", "open"))
+        ]
+        per_page = min(int(query.get("per_page", ["30"])[0]), 100, self.page_size)
+        page = int(query.get("page", ["1"])[0])
+        headers = {}
+        if page * per_page < len(keys):
+            state_query = f"state={state}&" if "state" in query else ""
+            base = f"{self.url}/repos/{repository}/issues"
+            headers["Link"] = f'<{base}?{state_query}per_page={per_page}&page={page + 1}>; rel="next"'
+        items = keys[(page - 1) * per_page : page * per_page]
+        return Response(200, [self._issue_json(key) for key in items], headers)
+
+    def _new_issue(self, repository: str, title: str, body: str, author: str) -> int:
+        number = max((n for (repo, n) in self.issues if repo == repository), default=0) + 1
+        self.issues[(repository, number)] = {"title": title, "body": body, "author": author, "state": "open"}
+        self.issues[(repository, number)]["pull"] = False
+        self.comments[(repository, number)] = []
+        return number
 
     def _require_write(self, token: Token) -> None:
         if not token.write:
@@ -280,8 +338,10 @@ class FakeGitHub:
         repository, number = key
         issue = self.issues[key]
         api = f"{self.url}/repos/{repository}/issues/{number}"
-        html = f"{self.url}/{repository}/pull/{number}"
-        return {
+        pull = issue.get("pull", True)
+        html = f"{self.url}/{repository}/{'pull' if pull else 'issues'}/{number}"
+        body = issue.get("body", "Retrained the adapter.")
+        data = {
             "url": api,
             "repository_url": f"{self.url}/repos/{repository}",
             "labels_url": f"{api}/labels{{/name}}",
@@ -294,7 +354,7 @@ class FakeGitHub:
             "title": issue["title"],
             "user": self._user_json(issue["author"]),
             "labels": [],
-            "state": "open",
+            "state": issue.get("state", "open"),
             "locked": False,
             "assignee": None,
             "assignees": [],
@@ -305,17 +365,19 @@ class FakeGitHub:
             "closed_at": None,
             "closed_by": None,
             "author_association": "CONTRIBUTOR",
-            "body": "Retrained the adapter.",
-            "body_html": "<p>Retrained the adapter.</p>",
-            "body_text": "Retrained the adapter.",
-            "pull_request": {
+            "body": body,
+            "body_html": f"<p>{body[:200]}</p>",
+            "body_text": body,
+        }
+        if pull:
+            data["pull_request"] = {
                 "url": f"{self.url}/repos/{repository}/pulls/{number}",
                 "html_url": html,
                 "diff_url": f"{html}.diff",
                 "patch_url": f"{html}.patch",
                 "merged_at": None,
-            },
-        }
+            }
+        return data
 
     def _comment_json(self, comment: dict[str, Any]) -> dict[str, Any]:
         repository, number = comment["repository"], comment["number"]
@@ -367,6 +429,12 @@ def _json_body(body: bytes) -> dict[str, Any]:
     except ValueError:
         raise ApiError(400, "Problems parsing JSON") from None
     return data if isinstance(data, dict) else {}
+
+
+def _check_body(body: object) -> None:
+    """GitHub refuses an issue body over 65,536 characters with 422 (research/dashboard.md §3)."""
+    if not isinstance(body, str) or len(body) > 65_536:
+        raise ApiError(422, "Validation Failed: body is too long (maximum is 65536 characters)")
 
 
 def _timestamp() -> str:

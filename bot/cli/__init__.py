@@ -89,9 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     # Imported here: these modules build on this one (and each imports its heavy parts only when it runs).
-    from hublint.cli import action, crawl, discuss, emulator
+    from hublint.cli import action, crawl, discuss, emulator, report
 
-    for module in (discuss, crawl, action, emulator):
+    for module in (discuss, crawl, report, action, emulator):
         module.add_parser(commands)
     return parser
 

@@ -32,6 +32,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _hub_arguments(crawl, timeout=CRAWL_TIMEOUT)
     crawl.add_argument("--limit", type=_positive, metavar="N", help="look at the N most recently changed repos only")
     crawl.add_argument("--since", metavar="ISO", help="look only at repos changed since this date or time")
+    crawl.add_argument("--author", metavar="OWNER", help="only this user's or organisation's repos")
     crawl.add_argument(
         "--concurrency", type=_positive, default=16, metavar="N", help="repos linted at once (default 16)"
     )
@@ -58,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         since = parse_time(args.since) if args.since else None
     except ValueError:
         raise UsageError(f"--since {args.since!r} is not an ISO 8601 date or time (e.g. 2025-06-01)") from None
-    options = CrawlOptions(limit=args.limit, since=since, concurrency=args.concurrency, budget=args.budget)
+    options = CrawlOptions(
+        limit=args.limit, since=since, concurrency=args.concurrency, budget=args.budget, author=args.author
+    )
     with ExitStack() as stack:
         discuss = _discussion_step(args, stack)
         store = stack.enter_context(Store(database_url(args.db)))

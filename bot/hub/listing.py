@@ -60,13 +60,17 @@ class ListedRepo:
         return HubRepo(client, self.repo_id, self.sha, dict(self.files), self.card, self.repo_id)
 
 
-def list_adapters(client: HubClient, *, page_size: int = LISTING_PAGE_SIZE) -> Iterator[list[ListedRepo]]:
+def list_adapters(
+    client: HubClient, *, page_size: int = LISTING_PAGE_SIZE, author: str | None = None
+) -> Iterator[list[ListedRepo]]:
     """The PEFT repos, most recently changed first, one page per (counted, retried, paced) request.
 
     Pages are fetched lazily: a caller that stops iterating (a --limit, a --since, a budget) requests no more.
     """
     url: str | None = client.endpoint + "/api/models"
     params: Any = {"filter": "peft", "sort": "lastModified", "expand": list(LISTING_EXPAND), "limit": page_size}
+    if author is not None:
+        params["author"] = author  # one user's or organisation's repos: `hublint crawl --author`, `report --author`
     while url is not None:
         response = client.get(url, what="the PEFT model listing", params=params, limit=LISTING_PAGE_BYTES)
         items = response.json("the model listing")

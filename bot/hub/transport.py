@@ -38,6 +38,11 @@ ERROR_BODY_LIMIT = 65_536  # an error page is never read whole
 _RATELIMIT = re.compile(r'"(?P<bucket>\w+)"\s*;\s*r\s*=\s*(?P<r>[0-9]+)\s*;\s*t\s*=\s*(?P<t>[0-9]+)', re.ASCII)
 
 
+def rate_limit_bucket(url: str) -> str:
+    """The Hub's rate-limit bucket of a request: file downloads ("resolvers") or everything else ("api")."""
+    return "resolvers" if "/resolve/" in url else "api"
+
+
 @dataclasses.dataclass(frozen=True)
 class Retry:
     attempts: int = 6  # 1 + 5 retries, as huggingface_hub's http_backoff
@@ -97,7 +102,7 @@ class RateLimitGate:
             return self._reopens.get(bucket, 0.0) - time.monotonic()
 
     def wait(self, url: str, deadline: Deadline) -> None:
-        bucket = "resolvers" if "/resolve/" in url else "api"
+        bucket = rate_limit_bucket(url)
         delay = self.delay(bucket)
         if delay > self.max_wait:
             raise HubRateLimited(f"the Hub's {bucket!r} rate limit is used up for {delay:.0f} s; try again later")
@@ -168,7 +173,11 @@ class HubTransport(httpx2.BaseTransport):
         }
         with self._stats_lock:
             self.stats.http_requests += 1  # attempts count too: a refused connection is still a request made
+            self.stats.by_bucket[rate_limit_bucket(str(request.url))] += 1
         response = self._inner.handle_request(request)
+        if response.status_code == 429:
+            with self._stats_lock:
+                self.stats.rate_limited += 1
         try:
             cap = limit if response.status_code < 400 else min(limit, ERROR_BODY_LIMIT)
             body = self._read(response.stream, cap, ends)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ def result_dict(result: LintResult) -> dict[str, Any]:
         "findings": [finding_dict(f) for f in result.findings],
         "stats": {"http_requests": result.stats.http_requests, "bytes_downloaded": result.stats.bytes_downloaded},
         "skipped": [{"rule": s.rule, "reason": s.reason} for s in result.skipped],
+        "base_model": result.snapshot.base_model_id if result.snapshot is not None else None,
     }
     if result.error:
         data["error"] = result.error
