@@ -20,6 +20,7 @@ from hublint import prose, rules
 from hublint.lint import LintResult
 from hublint.render.github import ANCHOR, local_path
 from hublint.render.markdown import code_block, escape, fix_code
+from hublint.render.safe import dumps
 from hublint.rules.model import Finding, Rule, Severity
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -49,7 +50,7 @@ def render(results: list[LintResult], *, version: str) -> str:
         # Local paths are relative to the CWD, which is the repository root in a workflow step.
         run["originalUriBaseIds"] = {SRCROOT: {"uri": Path.cwd().as_uri() + "/"}}
     log = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
-    return json.dumps(log, indent=2, ensure_ascii=False, default=str) + "\n"
+    return dumps(log) + "\n"
 
 
 def _descriptor(rule: type[Rule]) -> dict[str, Any]:
