@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from hublint.config import FAIL_ON, FileConfig, load_config, merge, parse_config
 from hublint.errors import ConfigError, HublintError
 from hublint.lint import LintResult
 from hublint.render import FORMATS, render
+from hublint.render.safe import visible
 from hublint.rules.model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -26,6 +28,7 @@ class UsageError(HublintError):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _printable_streams()
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -49,8 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
 
+def _printable_streams() -> None:
+    """Whatever a string holds (a lone surrogate from a JSON escape, text the console's encoding lacks), printing it
+    must not raise: the renderers show such characters visibly, and this is the net under them."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def _fail(message: str) -> int:
-    print(f"hublint: {message.splitlines()[0] if message else 'error'}", file=sys.stderr)
+    print(f"hublint: {visible(message.splitlines()[0]) if message else 'error'}", file=sys.stderr)
     return EXIT_ERROR
 
 

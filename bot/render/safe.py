@@ -19,7 +19,8 @@ BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
 _UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{BIDI_CONTROLS}\ud800-\udfff]")
 _UNSAFE_KEEPING_LINES = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029{BIDI_CONTROLS}\ud800-\udfff]")
 _BIDI = re.compile(f"[{BIDI_CONTROLS}]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# What JSON leaves raw with ensure_ascii=False but a terminal or viewer acts on, and what UTF-8 cannot hold.
+_JSON_ESCAPED = re.compile(f"[\x7f-\x9f\u2028\u2029{BIDI_CONTROLS}\ud800-\udfff]")
 NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
@@ -46,12 +47,13 @@ def _show(match: re.Match[str]) -> str:
 
 
 def dumps(value: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
-    """Strict JSON (RFC 8259): NaN and infinities as the strings "NaN", "Infinity", "-Infinity"; lone surrogates
-    as `\\udXXX` escapes, so the text always encodes as UTF-8. Non-JSON values (paths, sets) as their str()."""
+    """Strict JSON (RFC 8259): NaN and infinities as the strings "NaN", "Infinity", "-Infinity"; C1 controls,
+    bidi controls and lone surrogates as `\\uXXXX` escapes (lossless: they only occur inside strings), so the text
+    always encodes as UTF-8 and shows inert. Non-JSON values (paths, sets) as their str()."""
     text = json.dumps(
         _finite(value), indent=indent, sort_keys=sort_keys, ensure_ascii=False, allow_nan=False, default=str
     )
-    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group(0)):04x}", text)
+    return _JSON_ESCAPED.sub(lambda match: f"\\u{ord(match.group(0)):04x}", text)
 
 
 def _finite(value: Any) -> Any:
