@@ -366,6 +366,23 @@ def test_hostile_repo_strings_reach_the_post_only_as_inert_text(
     assert HOSTILE_TOKEN in spans, "the token shows verbatim, as code"
 
 
+def test_a_dry_run_shows_repo_controls_visibly(
+    emulator: Emulator, hub_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The terminal of whoever runs the bot never receives a repo's escape sequences or bidi overrides."""
+    repo = clone(hub_root, PADDED_ADAPTER, "hostile/controls")
+    (hub_root / repo / ".hublint.toml").write_text('"\\u001b]0;pwned\\u0007\\u202e" = 1\n')
+    base = clone(hub_root, CLEAN_ADAPTER, "hostile/base-controls")
+    config_path = hub_root / base / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "base_model_name_or_path": "./x\x1b[2J\u2066\ud800"}))
+    code, out, _ = discuss(emulator, capsys, repo, base, "--max-per-owner", "2")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "\u202e" not in out and "\u2066" not in out
+    assert f"== {repo}: skipped: its .hublint.toml cannot be used (" in out and "\\x1b]0;pwned\\x07<U+202E>" in out
+    assert "./x\\\\x1b\\[2J\\<U+2066\\>\\\\ud800" in out  # Markdown-escaped in the body, as posted
+    out.encode("utf-8")
+
+
 # -- errors -----------------------------------------------------------------------------------------------------------
 
 
