@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hublint.cli import main
 from hublint.discussions import Fingerprint, update_body
 from hublint.lint import LintResult, Skipped
-from hublint.render import discussion, github, jsondoc, markdown, sarif, text
+from hublint.render import discussion, github, markdown, render, text
 from hublint.render.action import pr_comment
 from hublint.render.safe import dumps, visible
 from hublint.rules.model import Category, Finding, Fix, LoadRecipe, Severity
@@ -96,24 +96,22 @@ def strict_loads(document: str) -> Any:
     return json.loads(document, parse_constant=refuse)
 
 
-@PROPERTY
-@given(hostile, hostile)
-def test_json_is_strict_and_keeps_every_string(value: str, other: str) -> None:
-    output = jsondoc.render([hostile_result(value, other)], version=VERSION)
-    assert_printable(output)
-    finding = strict_loads(output)["results"][0]["findings"][0]
-    assert finding["details"]["name"] == value and finding["file"] == other
-    assert (finding["details"]["share"], finding["details"]["rows"]) == ("NaN", "Infinity")
+# Where each JSON format keeps the first finding's details.
+DETAILS = {
+    "json": lambda document: document["results"][0]["findings"][0]["details"],
+    "sarif": lambda document: document["runs"][0]["results"][0]["properties"]["details"],
+}
 
 
+@pytest.mark.parametrize("fmt", DETAILS)
 @PROPERTY
-@given(hostile, hostile)
-def test_sarif_is_strict_json(value: str, other: str) -> None:
-    output = sarif.render([hostile_result(value, other)], version=VERSION)
+@given(value=hostile, other=hostile)
+def test_json_formats_are_strict_and_keep_every_string(fmt: str, value: str, other: str) -> None:
+    output = render([hostile_result(value, other)], fmt, version=VERSION)
     assert_printable(output)
-    result = strict_loads(output)["runs"][0]["results"][0]
-    assert result["properties"]["details"]["share"] == "NaN"
-    assert value in result["message"]["text"]
+    details = DETAILS[fmt](strict_loads(output))
+    assert details["name"] == value and list(details["tensors"]) == [value]
+    assert (details["share"], details["rows"]) == ("NaN", "Infinity")
 
 
 @PROPERTY
