@@ -113,14 +113,16 @@ def test_golden_discussion_update(golden: Callable[[str, str], None], monkeypatc
     golden("discussion_update.md", body + "\n")
 
 
-def test_golden_pull_request_comment(golden: Callable[[str, str], None]) -> None:
-    body = pr_comment([seed(), clean(), unlinted()], marker=MARKER.format(key="."), version=VERSION)
-    golden("pr_comment_seed.md", body)
-
-
 @pytest.mark.parametrize("case", GOLDEN_CASES)
-def test_golden_step_summary(case: str, golden: Callable[[str, str], None]) -> None:
-    golden(f"step_summary_{case}.md", step_summary(GOLDEN_CASES[case](), version=VERSION))
+def test_golden_pull_request_comment_and_step_summary(case: str, golden: Callable[[str, str], None]) -> None:
+    results = GOLDEN_CASES[case]()
+    golden(f"step_summary_{case}.md", step_summary(results, version=VERSION))
+    golden(f"pr_comment_{case}.md", pr_comment(results, marker=MARKER.format(key="."), version=VERSION))
+
+
+def test_golden_pull_request_comment_with_a_target_that_could_not_be_linted(golden: Callable[[str, str], None]) -> None:
+    body = pr_comment([seed(), clean(), unlinted()], marker=MARKER.format(key="."), version=VERSION)
+    golden("pr_comment_seed_clean_unlinted.md", body)
 
 
 # --- SARIF -------------------------------------------------------------------------------------------------------
