@@ -7,7 +7,7 @@ import io
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from hublint import __version__, prose, rules
@@ -148,20 +148,8 @@ class CheckOptions:
 
 
 def _check(args: argparse.Namespace) -> int:
-    options = CheckOptions(
-        targets=args.targets,
-        fail_on=args.fail_on,
-        select=args.select,
-        ignore=args.ignore,
-        endpoint=args.endpoint,
-        token=args.token,
-        base_model=args.base_model,
-        hub_repo=args.hub_repo,
-        revision=args.revision,
-        config=args.config,
-        no_cache=args.no_cache,
-        timeout=args.timeout,
-    )
+    # `check`'s flags carry the options' names, so each option is read from its flag.
+    options = CheckOptions(**{option.name: getattr(args, option.name) for option in fields(CheckOptions)})
     results, fail_on = lint_targets(options)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     sys.stdout.write(render(results, args.format, version=__version__, color=color))
