@@ -6,6 +6,7 @@ lint with defaults (an ignored `ignore` is as bad as a crash, and much harder to
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +196,9 @@ class _Parser:
             default = rule_class.options[name]
             if default is not None and not _same_kind(value, default):
                 raise self.error(f"{key}.{name}", f"must be {type(default).__name__}, not {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                # TOML allows nan and inf; either would silently turn a threshold off (nothing compares above nan).
+                raise self.error(f"{key}.{name}", f"must be a finite number, not {value!r}")
 
 
 def _same_kind(value: object, default: object) -> bool:

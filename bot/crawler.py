@@ -45,6 +45,7 @@ from hublint.hub import (
 )
 from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
 from hublint.render.jsondoc import result_dict
+from hublint.render.safe import dumps
 from hublint.rules.model import Finding
 from hublint.rules.snapshot import BaseModelFacts
 from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot
@@ -489,7 +490,7 @@ def _lint_record(result: LintResult, seconds: float) -> LintRecord:
         seconds=seconds,
         findings=_finding_records(result.findings),
         worst=worst.value if worst is not None else None,
-        result=json.dumps(result_dict(result)),
+        result=dumps(result_dict(result), indent=None),  # strict: the same JSON `check --format json` prints
     )
 
 

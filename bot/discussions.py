@@ -19,18 +19,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hublint import __version__, prose, rules
+from hublint import __version__
 from hublint.check import Checker
 from hublint.config import HUBLINT_TOML, ConfigError, FileConfig, merge, parse_config
 from hublint.errors import DiscussionsDisabled, HubError
 from hublint.hub import Discussion, HubDiscussions
 from hublint.lint import selected_rules
-from hublint.render.markdown import code_block, code_span, escape, fix_code
+from hublint.render import discussion
+from hublint.render.discussion import TITLE_PREFIX
 from hublint.rules.model import Finding, Severity
 from hublint.snapshots import RepoReader
 
-TITLE_PREFIX = "[bot]"
-TITLE_LIMIT = 200  # the Hub refuses longer titles
 _FINGERPRINT = re.compile(r"<!-- hublint:fingerprint=([0-9a-f]{64}) -->")
 _FINDINGS = re.compile(r"<!-- hublint:findings=([A-Z]+\d+\.[0-9a-f]{12}(?:,[A-Z]+\d+\.[0-9a-f]{12})*)? -->")
 _OPT_OUT_VALUES = (False, "false", "off", "no")
@@ -189,8 +188,10 @@ class DiscussionBot:
         current = Fingerprint.of(urgent)
         own = self._own_discussions(repo_id)
         if not own:
-            body = discussion_body(urgent[0], [f for f in findings if f is not urgent[0]], current)
-            return Report(repo_id, Action.OPEN, title=title(urgent[0]), body=body, fingerprint=current.digest)
+            others = [f for f in findings if f is not urgent[0]]
+            body = discussion.body(urgent[0], others, markers=current.markers(), version=__version__)
+            title = discussion.title(urgent[0])
+            return Report(repo_id, Action.OPEN, title=title, body=body, fingerprint=current.digest)
         closed = [d for d in own if not d.is_open]
         if closed:
             return Report(repo_id, Action.SKIP, f"its owner closed hublint's discussion #{closed[0].num}")
@@ -252,119 +253,14 @@ class DiscussionBot:
         return [d for d in candidates if Fingerprint.latest_in(self.hub.details(repo_id, d.num))]
 
 
-def _owner(repo_id: str) -> str:
-    return repo_id.split("/", 1)[0]
-
-
-# --- Rendering ---
-# Every string from the repo reaches the Markdown through bot.render.markdown's helpers; titles carry no repo strings.
-
-
-@dataclass(frozen=True)
-class _FindingView:
-    rule: str
-    name: str
-    severity: str
-    url: str
-    message: str  # escaped Markdown
-    file: str  # a code span, or ""
-    fix: str  # escaped Markdown, or ""
-    facts: Mapping[str, Any]  # the details as numbers, booleans, None and code spans
-
-
-def title(finding: Finding) -> str:
-    """`[bot] ...` naming the problem, from hublint's words and the finding's numbers only."""
-    numbers = {k: v for k, v in finding.details.items() if isinstance(v, int) and not isinstance(v, bool)}
-    text = prose.render("discussion_title.j2", rule=finding.rule, rule_name=finding.name, numbers=numbers)
-    return " ".join(text.split())[:TITLE_LIMIT]
-
-
-def discussion_body(top: Finding, others: Sequence[Finding], fingerprint: Fingerprint) -> str:
-    recipe = top.fix.recipe if top.fix else None
-    return _render(
-        "discussion.md.j2",
-        top=_view(top),
-        base=code_span(recipe.base_model) if recipe else None,
-        symptom=_size_mismatch(top),
-        code=_loading_code([top, *others]),
-        others=[_view(f) for f in others],
-        markers=fingerprint.markers(),
-    )
-
-
 def update_body(posted: Fingerprint, current: Fingerprint, findings: Sequence[Finding]) -> str:
-    """One comment on what changed since the bot's last post: changed, new and fixed findings."""
+    """The comment on what changed since `posted`: which findings are new, which changed, which rules are fixed."""
     fresh = [f for f in findings if finding_key(f) not in posted.keys]
     gone_rules = {key.split(".", 1)[0] for key in posted.keys - current.keys}
     changed = [f for f in fresh if f.rule in gone_rules]
     fixed = sorted(gone_rules - {f.rule for f in fresh})
-    return _render(
-        "discussion_update.md.j2",
-        changed=[_view(f) for f in changed],
-        new=[_view(f) for f in fresh if f not in changed],
-        fixed=[(code, _rule_name(code), prose.rule_url(code)) for code in fixed],
-        code=_loading_code(fresh),
-        markers=current.markers(),
-    )
+    return discussion.update(fresh, changed, fixed, markers=current.markers(), version=__version__)
 
 
-def _render(template: str, **context: Any) -> str:
-    # The Hub strips a description; stripping here keeps what is planned identical to what is posted.
-    return prose.render(template, version=__version__, **context).strip()
-
-
-def _view(finding: Finding) -> _FindingView:
-    return _FindingView(
-        rule=finding.rule,
-        name=finding.name,
-        severity=finding.severity.value,
-        url=prose.rule_url(finding.rule),
-        message=escape(finding.message),
-        file=code_span(finding.file) if finding.file else "",
-        fix=escape(finding.fix.summary) if finding.fix else "",
-        facts=_facts(finding.details),
-    )
-
-
-def _facts(details: Mapping[str, Any]) -> dict[str, Any]:
-    facts: dict[str, Any] = {}
-    for key, value in details.items():
-        if value is None or isinstance(value, (bool, int, float)):
-            facts[key] = value
-        elif isinstance(value, str):
-            facts[key] = code_span(value)
-    return facts
-
-
-def _loading_code(findings: Sequence[Finding]) -> str | None:
-    """The working program of the first finding whose rule knows one, as a fenced block."""
-    for finding in findings:
-        code = fix_code(finding)
-        if code:
-            return code_block(code)
-    return None
-
-
-def _size_mismatch(finding: Finding) -> str | None:
-    """The error a plain load prints for HL101, from the header's shapes (the rule says which error it is)."""
-    details = finding.details
-    rows, base_rows, tensors = details.get("adapter_rows"), details.get("base_rows"), details.get("tensors")
-    if finding.rule != "HL101" or "size mismatch" not in finding.message or not isinstance(tensors, Mapping):
-        return None
-    shape = next((list(s) for s in tensors.values() if isinstance(s, list) and rows in s), None)
-    if shape is None or not isinstance(base_rows, int):
-        return None
-    current = [base_rows if n == rows else n for n in shape]
-    error = (
-        "RuntimeError: Error(s) in loading state_dict for PeftModelForCausalLM:\n"
-        f"\tsize mismatch for …: copying a param with shape torch.Size({shape}) from checkpoint,"
-        f" the shape in current model is torch.Size({current})."
-    )
-    return code_block(error, "text")
-
-
-def _rule_name(code: str) -> str:
-    try:
-        return rules.get(code).name
-    except KeyError:  # a rule a newer hublint posted about
-        return ""
+def _owner(repo_id: str) -> str:
+    return repo_id.split("/", 1)[0]

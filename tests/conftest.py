@@ -51,3 +51,29 @@ def hostile_emulator(hub_root: Path, hub_tokens: dict[str, str]) -> Iterator[Cal
     yield start
     for emulator in started:
         emulator.stop()
+
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens", action="store_true", help="rewrite tests/golden/ with the output of this run (then review)"
+    )
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """`golden(name, text)`: `text` must equal tests/golden/<name> byte for byte; `--update-goldens` rewrites it."""
+    update = request.config.getoption("--update-goldens")
+
+    def compare(name: str, text: str) -> None:
+        path = GOLDEN_DIR / name
+        if update:
+            path.write_bytes(text.encode("utf-8"))
+        assert path.exists(), f"no golden file {name}: run pytest --update-goldens, then review the new file"
+        # Decoded, not read as text: no newline translation, so equal strings are equal bytes (and diffs readable).
+        expected = path.read_bytes().decode("utf-8")
+        assert text == expected, f"{name} differs from its golden file (pytest --update-goldens accepts the change)"
+
+    return compare

@@ -160,6 +160,8 @@ def test_parse_config_reads_text_fetched_elsewhere() -> None:
         ("[rules.HL101]\nmax_sahre = 0.2", "rules.HL101 is invalid: HL101 has no option max_sahre"),
         ("[rules.HL101]\nmax_share = '20%'", "rules.HL101.max_share must be float, not '20%'"),
         ("[rules.HL101]\nmin_rows = 8.5", "rules.HL101.min_rows must be int, not 8.5"),
+        ("[rules.HL101]\nmax_share = nan", "rules.HL101.max_share must be a finite number, not nan"),
+        ("[rules.HL101]\nmax_share = -inf", "rules.HL101.max_share must be a finite number, not -inf"),
         ("[rules.HL101]\nmin_rows = true", "rules.HL101.min_rows must be int, not True"),
         ("[rules.HL999]\nx = 1", "rules.HL999 is not a rule code or name"),
         ("rules = 3", "rules must be a table"),

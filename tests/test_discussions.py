@@ -6,13 +6,12 @@ import dataclasses
 import html
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from hublint.discussions import (
     as_owner_configured,
     finding_key,
     repo_wishes,
-    title,
     update_body,
 )
 from hublint.emulator.samples import (
@@ -46,11 +44,10 @@ from hublint.errors import DiscussionsDisabled, HubAuthError, HubError, HubRateL
 from hublint.hub import Discussion, DiscussionMessage, HubClient, HubDiscussions, Retry
 from hublint.lint import LintConfig
 from hublint.local import LocalRepo
+from hublint.render.discussion import title
 from hublint.rules.model import Category, Finding, Severity
 
 BOT, OWNER = "hublint-bot", "owner-name"
-GOLDEN = Path(__file__).parent / "golden" / "discussion_seed.md"
-REGENERATE = "HUBLINT_REGENERATE_GOLDEN"
 HOSTILE_BASE = "x/y<script>@admin[a](http://e)"
 HOSTILE_CARD_BASE = "evil/<img src=x onerror=alert(1)>@owner"
 HOSTILE_TOKEN = "``` <script>alert(1)</script> @admin [a](http://e) `"
@@ -173,12 +170,13 @@ def test_a_dry_run_without_a_token_recognises_the_bot_by_its_marker(
     assert code == 0 and f"== {SEED_ADAPTER}: nothing to do: discussion #1 is up to date\n" in out
 
 
-def test_golden_seed_body(emulator: Emulator) -> None:
+def test_golden_seed_body(
+    emulator: Emulator, golden: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hublint.discussions.__version__", "0.1.0")  # the golden file must not change with a release
     report = make_bot(emulator).handle(SEED_ADAPTER)
     assert report.action is Action.OPEN and report.body is not None
-    if os.environ.get(REGENERATE):
-        GOLDEN.write_text(report.body + "\n", encoding="utf-8")
-    assert report.body + "\n" == GOLDEN.read_text(encoding="utf-8"), f"set {REGENERATE}=1 to accept the new body"
+    golden("discussion_seed.md", report.body + "\n")
 
     posted = make_bot(emulator, BotOptions(post=True)).handle(SEED_ADAPTER)
     assert posted.posted and thread(emulator, SEED_ADAPTER, 1).messages[0].text == report.body
@@ -366,6 +364,23 @@ def test_hostile_repo_strings_reach_the_post_only_as_inert_text(
     assert "is a relative path ('x/y\\<script\\>@\u200badmin\\[a\\](http:\u200b//e)')" in base_body
     spans = [html.unescape(s) for s in re.findall(r"<code>(.*?)</code>", to_html(token_body), re.S)]
     assert HOSTILE_TOKEN in spans, "the token shows verbatim, as code"
+
+
+def test_a_dry_run_shows_repo_controls_visibly(
+    emulator: Emulator, hub_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The terminal of whoever runs the bot never receives a repo's escape sequences or bidi overrides."""
+    repo = clone(hub_root, PADDED_ADAPTER, "hostile/controls")
+    (hub_root / repo / ".hublint.toml").write_text('"\\u001b]0;pwned\\u0007\\u202e" = 1\n')
+    base = clone(hub_root, CLEAN_ADAPTER, "hostile/base-controls")
+    config_path = hub_root / base / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "base_model_name_or_path": "./x\x1b[2J\u2066\ud800"}))
+    code, out, _ = discuss(emulator, capsys, repo, base, "--max-per-owner", "2")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "\u202e" not in out and "\u2066" not in out
+    assert f"== {repo}: skipped: its .hublint.toml cannot be used (" in out and "\\x1b]0;pwned\\x07<U+202E>" in out
+    assert "./x\\\\x1b\\[2J\\<U+2066\\>\\\\ud800" in out  # Markdown-escaped in the body, as posted
+    out.encode("utf-8")
 
 
 # -- errors -----------------------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""SARIF, GitHub workflow commands and Markdown, on results of real rules run on builder snapshots."""
+"""Every output format on results of real rules run on builder snapshots: golden files byte for byte (regenerate
+with `pytest --update-goldens`), then what each format promises (SARIF schema, GitHub's caps, inert Markdown)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +14,16 @@ import jsonschema
 import pytest
 
 from hublint import prose, rules
+from hublint.cli.action import MARKER
+from hublint.discussions import Fingerprint, update_body
 from hublint.lint import LintConfig, LintResult, run_rules, selected_rules
-from hublint.loading import loading_code
-from hublint.render import github, markdown, sarif
+from hublint.render import FORMATS, discussion, github, markdown, render, sarif
+from hublint.render.action import pr_comment, step_summary
+from hublint.render.loading import loading_code
 from hublint.rules.model import Severity
 from tests import builders as b
 
-VERSION = "0.1.0"
+VERSION = "0.1.0"  # fixed, not hublint.__version__: the golden files must not change with a release
 # The OASIS schema, copied from shared/data so the test can never skip.
 SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 SEED_TENSORS = {
@@ -35,10 +40,11 @@ def lint(snapshot: Any, **config: Any) -> LintResult:
     return run_rules(snapshot, selected_rules(lint_config), lint_config)
 
 
-def seed(target: str = "someone/adapter", source: str = "hub", **config: Any) -> LintResult:
+def seed(target: str = "someone/adapter", source: str = "hub", rows: int = 33004, **config: Any) -> LintResult:
     """The seed case: 33004 saved rows on a 32000-row base, no tokenizer -> HL101 error, HL105 warning."""
     config_json = b.lora_config(modules_to_save=["lm_head", "embed_tokens"])
-    result = lint(b.snapshot(config_json, SEED_TENSORS, target=target, source=source), **config)
+    tensors = {**SEED_TENSORS, **{name: (rows, 4096) for name, shape in SEED_TENSORS.items() if shape[0] == 33004}}
+    result = lint(b.snapshot(config_json, tensors, target=target, source=source), **config)
     assert [f.rule for f in result.findings] == ["HL101", "HL105"]
     return result
 
@@ -65,6 +71,58 @@ def gated(target: str = "someone/on-gated-base") -> LintResult:
 def with_message(result: LintResult, index: int, message: str) -> LintResult:
     result.findings[index] = dataclasses.replace(result.findings[index], message=message)
     return result
+
+
+def unlinted(target: str = "someone/missing") -> LintResult:
+    return LintResult(target, "hub", None, error="repository not found (HTTP 404)")
+
+
+# --- Golden files: every format, from fixed inputs, byte for byte --------------------------------------------------
+
+GOLDEN_CASES: dict[str, Callable[[], list[LintResult]]] = {
+    "seed": lambda: [seed()],
+    "clean": lambda: [clean()],
+}
+GOLDEN_SUFFIX = {"text": "txt", "json": "json", "sarif": "sarif.json", "github": "github.txt", "markdown": "md"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("case", GOLDEN_CASES)
+def test_golden_check_formats(case: str, fmt: str, golden: Callable[[str, str], None]) -> None:
+    golden(f"check_{case}.{GOLDEN_SUFFIX[fmt]}", render(GOLDEN_CASES[case](), fmt, version=VERSION))
+
+
+def test_golden_github_for_local_targets(golden: Callable[[str, str], None]) -> None:
+    results = [seed("models/seed", "local"), grown_tokenizer()]
+    golden("check_local.github.txt", github.render(results, version=VERSION))
+
+
+def test_golden_discussion(golden: Callable[[str, str], None]) -> None:
+    top, *others = seed().findings
+    golden("discussion_seed_title.txt", discussion.title(top) + "\n")
+    markers = Fingerprint.of([top]).markers()
+    golden("discussion_seed_body.md", discussion.body(top, others, markers=markers, version=VERSION) + "\n")
+
+
+def test_golden_discussion_update(golden: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hublint.discussions.__version__", VERSION)
+    before = [seed(rows=33024).findings[0], grown_tokenizer().findings[0]]
+    after = seed().findings
+    body = update_body(Fingerprint.of(before), Fingerprint.of(after), after)
+    assert "**Changed:** [HL101]" in body and "**New:** [HL105]" in body and "**Fixed:** [HL102]" in body
+    golden("discussion_update.md", body + "\n")
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES)
+def test_golden_pull_request_comment_and_step_summary(case: str, golden: Callable[[str, str], None]) -> None:
+    results = GOLDEN_CASES[case]()
+    golden(f"step_summary_{case}.md", step_summary(results, version=VERSION))
+    golden(f"pr_comment_{case}.md", pr_comment(results, marker=MARKER.format(key="."), version=VERSION))
+
+
+def test_golden_pull_request_comment_with_a_target_that_could_not_be_linted(golden: Callable[[str, str], None]) -> None:
+    body = pr_comment([seed(), clean(), unlinted()], marker=MARKER.format(key="."), version=VERSION)
+    golden("pr_comment_seed_clean_unlinted.md", body)
 
 
 # --- SARIF -------------------------------------------------------------------------------------------------------

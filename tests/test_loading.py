@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from hublint.loading import loading_code
+from hublint.render.loading import loading_code
 from hublint.rules.model import LoadRecipe
 
 

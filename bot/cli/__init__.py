@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from hublint import __version__, prose, rules
@@ -13,6 +15,7 @@ from hublint.config import FAIL_ON, FileConfig, load_config, merge, parse_config
 from hublint.errors import ConfigError, HublintError
 from hublint.lint import LintResult
 from hublint.render import FORMATS, render
+from hublint.render.safe import visible
 from hublint.rules.model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -25,6 +28,7 @@ class UsageError(HublintError):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _printable_streams()
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -48,8 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
 
+def _printable_streams() -> None:
+    """Whatever a string holds (a lone surrogate from a JSON escape, text the console's encoding lacks), printing it
+    must not raise: the renderers show such characters visibly, and this is the net under them."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def _fail(message: str) -> int:
-    print(f"hublint: {message.splitlines()[0] if message else 'error'}", file=sys.stderr)
+    print(f"hublint: {visible(message.splitlines()[0]) if message else 'error'}", file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -117,8 +129,28 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+@dataclass(frozen=True)
+class CheckOptions:
+    """What a lint of some targets needs, as `check` and `action` build it from their command lines."""
+
+    targets: Sequence[str]
+    fail_on: str | None = None  # None: the config file's, else "error"
+    select: Sequence[str] | None = None  # None: the config file's selection
+    ignore: Sequence[str] = ()
+    endpoint: str | None = None  # None: HF_ENDPOINT or the public Hub
+    token: str | None = None  # None: huggingface_hub's own resolution
+    base_model: str | None = None  # lint against this base instead of the config's
+    hub_repo: str | None = None  # read a directory's Git LFS pointer weights from this Hub repo
+    revision: str | None = None  # of every Hub target without @rev
+    config: Path | None = None  # None: the nearest .hublint.toml or pyproject.toml
+    no_cache: bool = False
+    timeout: float = CHECK_TIMEOUT  # seconds for all of the Hub reads
+
+
 def _check(args: argparse.Namespace) -> int:
-    results, fail_on = lint_targets(args)
+    # `check`'s flags carry the options' names, so each option is read from its flag.
+    options = CheckOptions(**{option.name: getattr(args, option.name) for option in fields(CheckOptions)})
+    results, fail_on = lint_targets(options)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     sys.stdout.write(render(results, args.format, version=__version__, color=color))
     for result in results:
@@ -129,31 +161,31 @@ def _check(args: argparse.Namespace) -> int:
     return _exit_code(results, fail_on)
 
 
-def lint_targets(args: argparse.Namespace) -> tuple[list[LintResult], str]:
-    """Lint `args.targets` with the options `check` and `action` share: the results and the fail-on level."""
+def lint_targets(options: CheckOptions) -> tuple[list[LintResult], str]:
+    """Lint `options.targets`: the results and the fail-on level (the option, the config file's, or "error")."""
     from hublint.check import Checker, TargetError, default_cache_dir, parse_target
     from hublint.hub import Deadline, HubClient
     from hublint.mirror import HubMirror
 
     try:
-        targets = [parse_target(t, args.revision) for t in args.targets]
-        mirror = HubMirror.parse(args.hub_repo) if args.hub_repo else None
+        targets = [parse_target(t, options.revision) for t in options.targets]
+        mirror = HubMirror.parse(options.hub_repo) if options.hub_repo else None
     except (TargetError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    file_config = _file_config(args.config, targets[0].path)
-    config = merge(file_config, select=args.select, ignore=args.ignore)
+    file_config = _file_config(options.config, targets[0].path)
+    config = merge(file_config, select=options.select, ignore=options.ignore)
     try:
-        client = HubClient(args.endpoint, args.token, deadline=Deadline(getattr(args, "timeout", CHECK_TIMEOUT)))
+        client = HubClient(options.endpoint, options.token, deadline=Deadline(options.timeout))
     except ValueError as exc:
         raise UsageError(f"--endpoint: {exc}") from None
     with client:
         try:
-            cache_dir = None if args.no_cache else default_cache_dir()
+            cache_dir = None if options.no_cache else default_cache_dir()
             checker = Checker(client, config, cache_dir=cache_dir, mirror=mirror)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        results = [checker.check(target, args.base_model) for target in targets]
-    return results, args.fail_on or file_config.fail_on or "error"
+        results = [checker.check(target, options.base_model) for target in targets]
+    return results, options.fail_on or file_config.fail_on or "error"
 
 
 def _file_config(explicit: Path | None, first_directory: Path | None) -> FileConfig:

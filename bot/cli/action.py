@@ -18,12 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hublint import __version__, prose
+from hublint import __version__
 from hublint.config import FAIL_ON
 from hublint.lint import LintResult
 from hublint.render import render
+from hublint.render.action import pr_comment, step_summary
 from hublint.render.github import escape_data, escape_property
-from hublint.render.markdown import code_span, escape
 from hublint.rules.model import Severity
 
 if TYPE_CHECKING:  # bot.github imports github3.py, which only a pull request comment needs
@@ -31,9 +31,6 @@ if TYPE_CHECKING:  # bot.github imports github3.py, which only a pull request co
 
 MARKER = "<!-- hublint:pr-comment {key} -->"
 PULL_REQUEST_EVENTS = frozenset({"pull_request", "pull_request_target"})
-COMMENT_LIMIT = 65_536  # GitHub refuses longer comment bodies (422)
-SUMMARY_LIMIT = 1_048_576  # bytes of one step's summary; a longer one is not shown at all
-TOO_LONG = "The full report is too long for {where}: the job log and the SARIF file list every finding."
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,22 +49,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--hub-repo", type=_optional, metavar="OWNER/NAME[@REV]", help="Hub copy of LFS pointers")
     parser.add_argument("--endpoint", type=_optional, metavar="URL", help="Hub URL (default: HF_ENDPOINT)")
-    # The rest of what `lint_targets` reads: the action keeps its inputs few and lets .hublint.toml do the rest.
-    parser.set_defaults(
-        run=run, revision=None, config=None, select=None, ignore=[], token=None, base_model=None, no_cache=False
-    )
+    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hublint.cli import EXIT_ERROR, UsageError, _exit_code, lint_targets
+    from hublint.cli import EXIT_ERROR, CheckOptions, UsageError, _exit_code, lint_targets
 
     if not args.targets:
         raise UsageError("--path names no directory")
-    results, fail_on = lint_targets(args)
+    # The action keeps its inputs few and lets the repository's .hublint.toml say the rest.
+    options = CheckOptions(targets=args.targets, fail_on=args.fail_on, hub_repo=args.hub_repo, endpoint=args.endpoint)
+    results, fail_on = lint_targets(options)
     env = os.environ
     _emit_annotations(results)
     _emit_log(results)
-    _append(env.get("GITHUB_STEP_SUMMARY"), _fit(_report(results), SUMMARY_LIMIT, "a step summary"))
+    _append(env.get("GITHUB_STEP_SUMMARY"), step_summary(results, version=__version__))
     if args.sarif_file:
         _write_sarif(results, Path(args.sarif_file))
     comment = "off" if args.comment == "false" else _comment(results, args.targets, env)
@@ -114,26 +110,6 @@ def _command(level: str, message: str, *, title: str = "hublint") -> None:
     print(f"::{level} title={escape_property(title)}::{escape_data(message)}", flush=True)
 
 
-def _report(results: list[LintResult], marker: str = "") -> str:
-    """The Markdown report (bot/render/markdown.py) and the targets that could not be linted."""
-    linted = [r for r in results if not r.error]
-    return prose.render(
-        "pr_comment.md.j2",
-        version=__version__,
-        marker=marker,
-        report=render(linted, "markdown", version=__version__) if linted else "",
-        errors=[f"{code_span(r.target)}: {escape(r.error)}" for r in results if r.error],
-    )
-
-
-def _fit(text: str, limit: int, where: str) -> str:
-    """`text`, or its heading and totals with a note when GitHub would refuse the whole of it."""
-    if len(text.encode()) <= limit:
-        return text
-    head = text.split("\n### ", 1)[0].rstrip()
-    return f"{head}\n\n{TOO_LONG.format(where=where)}\n"
-
-
 def _comment(results: list[LintResult], targets: Sequence[str], env: Mapping[str, str]) -> str:
     from hublint.github import PUBLIC_API, GitHubError, Outcome, upsert_comment
 
@@ -145,7 +121,7 @@ def _comment(results: list[LintResult], targets: Sequence[str], env: Mapping[str
         _command("notice", "no GITHUB_TOKEN (the action's github-token input): no pull request comment")
         return "no-token"
     marker = MARKER.format(key=re.sub(r"[^\w./-]", "_", ",".join(targets)))
-    body = _fit(_report(results, marker), COMMENT_LIMIT, "a comment")
+    body = pr_comment(results, marker=marker, version=__version__)
     try:
         outcome = upsert_comment(
             pr,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hublint.cli import DISCUSS_TIMEOUT, EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments
+from hublint.render.safe import visible, visible_lines
 from hublint.rules.model import Severity
 
 if TYPE_CHECKING:  # bot.discussions imports huggingface_hub: only `discuss` itself pays for it, not every command
@@ -85,14 +86,15 @@ def _repo_id(text: str) -> str:
 def _show(report: Report) -> None:
     from hublint.discussions import Action
 
+    # Reasons quote the Hub and the repo, and bodies hold escaped repo strings: nothing reaches the terminal raw.
     if report.action is Action.ERROR:
-        print(f"hublint: {report.repo_id}: {_reason(report)}", file=sys.stderr)
+        print(f"hublint: {report.repo_id}: {visible(_reason(report))}", file=sys.stderr)
         return
-    print(f"== {report.repo_id}: {_headline(report)}")
+    print(f"== {report.repo_id}: {visible(_headline(report))}")
     if report.title:
-        print(f"title: {report.title}")
+        print(f"title: {visible(report.title)}")
     if report.body:
-        print(f"\n{report.body}")
+        print(f"\n{visible_lines(report.body)}")
     sys.stdout.flush()
 
 

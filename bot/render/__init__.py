@@ -1,4 +1,7 @@
-"""Findings -> text / json / sarif / github / markdown. Renderers return strings; only the CLI prints."""
+"""Every text a user reads: findings as text / json / sarif / github / markdown (`render`), the bot's discussion
+posts (`discussion`), the GitHub Action's step summary and pull request comment (`action`) and the loading code
+(`loading`). Renderers only format and return strings: policy modules decide what to say, only the CLI prints, and
+`safe` keeps repo strings from driving a terminal, breaking JSON or injecting Markdown."""
 
 from __future__ import annotations
 

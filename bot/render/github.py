@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from hublint.lint import LintResult
+from hublint.render.safe import visible
 from hublint.rules.model import Finding, Severity
 
 ANCHOR = "adapter_config.json"  # where findings about the repo as a whole point
@@ -39,8 +40,9 @@ def render(results: list[LintResult], *, version: str) -> str:
 
 
 def escape_data(text: str) -> str:
-    """A command's message: GitHub decodes these three, and a raw newline would end the command."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A command's message: GitHub decodes these three, and a raw newline would end the command. Other controls
+    (ESC colours the log), bidi overrides and lone surrogates (which cannot be printed) are shown visibly."""
+    return visible(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(text: str) -> str:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hublint.lint import LintResult
-from hublint.loading import loading_code
+from hublint.render.loading import loading_code
+from hublint.render.safe import dumps
 from hublint.rules.model import Finding
 
 
 def render(results: list[LintResult], *, version: str) -> str:
     document = {"tool": {"name": "hublint", "version": version}, "results": [result_dict(r) for r in results]}
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return dumps(document) + "\n"
 
 
 def result_dict(result: LintResult) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Markdown for PR comments and step summaries (GitHub-flavoured), through templates/report.md.j2.
 
 Messages carry strings taken from other people's repos (tensor names, token strings, paths). Everything is
-escaped here, before the template sees it, so a repo cannot break the table or inject HTML, links,
-@mentions or issue references into a comment that hublint posts.
+escaped here, before the template sees it, so a repo cannot break the table or inject HTML, links, @mentions,
+issue references, `$…$` math or bare-domain autolinks into a comment that hublint posts; control characters and
+bidi overrides are shown as `\x1b` and `<U+202E>` (bot/render/safe.py), so a post reads as what it is.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from hublint import prose
 from hublint.lint import LintResult
+from hublint.render.safe import visible
 from hublint.rules.model import Finding, Severity
 
 _SEVERITY = {
@@ -22,11 +24,13 @@ _SEVERITY = {
 }
 # A CommonMark code span: a backtick run, content, the same run again, neither touching further backticks.
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
-# ASCII punctuation that can start markup in a table cell or paragraph; backslash-escaped, so it shows as is.
-_MARKUP = re.compile(r"([\\`*_\[\]<>|~&!])")
-# GitHub turns these into mentions, issue references and links after Markdown is rendered, so backslashes
-# do not stop them; a zero-width space after the trigger does.
-_AUTOLINKS = re.compile(r"(@|#|:(?=//)|(?i:www)(?=\.))")
+# ASCII punctuation that can start markup in a table cell or paragraph (`$` opens math on GitHub and the Hub);
+# backslash-escaped, so it shows as is.
+_MARKUP = re.compile(r"([\\`*_\[\]<>|~&!$])")
+# GitHub and linkifiers turn these into mentions, issue references and links after Markdown is rendered, so
+# backslashes do not stop them; a zero-width space after the trigger does. A dot between a name and a letter is
+# a bare domain's (`evil.com`, which fuzzy linkifiers link): the space after the dot leaves no known TLD.
+_AUTOLINKS = re.compile(r"(@|#|:(?=//)|(?i:www)(?=\.)|(?<=[^\W_])\.(?=[^\W\d_]))")
 
 
 def render(results: list[LintResult], *, version: str) -> str:
@@ -40,7 +44,7 @@ def render(results: list[LintResult], *, version: str) -> str:
 
 def escape(text: str, *, table: bool = False) -> str:
     """Repo-provided text as inert Markdown on one line; code spans the rule wrote stay code spans."""
-    text = " ".join(text.split())
+    text = visible(" ".join(text.split()))
     parts, position = [], 0
     for match in _CODE_SPAN.finditer(text):
         parts.append(_plain(text[position : match.start()]))
@@ -52,7 +56,7 @@ def escape(text: str, *, table: bool = False) -> str:
 
 def code_span(text: str, *, table: bool = False) -> str:
     """`text` as one code span: nothing inside a code span renders as HTML, a link or a mention."""
-    text = re.sub(r"[\r\n]+", " ", text)
+    text = visible(re.sub(r"[\r\n]+", " ", text))
     if not text:
         return ""
     if table:
@@ -72,7 +76,7 @@ def fix_code(finding: Finding) -> str | None:
     """The runnable loading program of a finding's fix, when its rule knows one."""
     if finding.fix is None or finding.fix.recipe is None:
         return None
-    from hublint.loading import loading_code  # imported late: templates are only needed when a fix has code
+    from hublint.render.loading import loading_code  # imported late: templates are only needed when a fix has code
 
     return loading_code(finding.fix.recipe)
 

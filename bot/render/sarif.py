@@ -20,6 +20,7 @@ from hublint import prose, rules
 from hublint.lint import LintResult
 from hublint.render.github import ANCHOR, local_path
 from hublint.render.markdown import code_block, escape, fix_code
+from hublint.render.safe import dumps
 from hublint.rules.model import Finding, Rule, Severity
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -49,7 +50,7 @@ def render(results: list[LintResult], *, version: str) -> str:
         # Local paths are relative to the CWD, which is the repository root in a workflow step.
         run["originalUriBaseIds"] = {SRCROOT: {"uri": Path.cwd().as_uri() + "/"}}
     log = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
-    return json.dumps(log, indent=2, ensure_ascii=False, default=str) + "\n"
+    return dumps(log) + "\n"
 
 
 def _descriptor(rule: type[Rule]) -> dict[str, Any]:
@@ -102,14 +103,19 @@ def _result(result: LintResult, finding: Finding, index: dict[str, int]) -> dict
 def _physical_location(result: LintResult, file: str) -> dict[str, Any]:
     if result.source == "hub":
         described = f"{file} in the Hugging Face Hub repo {_hub_id(result)}"
-        return {"artifactLocation": {"uri": quote(file), "description": {"text": described}}}
+        return {"artifactLocation": {"uri": _uri(file), "description": {"text": described}}}
     path = local_path(result.target, file)
     outside = posixpath.isabs(path)
-    artifact = {"uri": Path(path).as_uri()} if outside else {"uri": quote(path), "uriBaseId": SRCROOT}
+    artifact = {"uri": Path(path).as_uri()} if outside else {"uri": _uri(path), "uriBaseId": SRCROOT}
     location: dict[str, Any] = {"artifactLocation": artifact}
     if PurePosixPath(file).suffix.lower() in TEXT_SUFFIXES:
         location["region"] = {"startLine": 1}  # file-level finding in a text file: GitHub wants a line
     return location
+
+
+def _uri(path: str) -> str:
+    """A relative URI; a character UTF-8 cannot hold (a lone surrogate from a JSON escape) is written `\\udXXX`."""
+    return quote(path, errors="backslashreplace")
 
 
 def _fingerprint(result: LintResult, finding: Finding, file: str) -> str:

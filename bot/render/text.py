@@ -10,13 +10,12 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from hublint.lint import LintResult
-from hublint.loading import loading_code
+from hublint.render.loading import loading_code
+from hublint.render.safe import visible
 from hublint.rules.model import Finding, Severity
 
-# Repo strings (tensor names, token strings, base ids, paths) reach these lines. A raw newline would start a new
-# line that CI runners read as a command (`::error::`, `::stop-commands::`), and ESC/OSC sequences would drive the
-# terminal, so every C0/C1 control character and line separator is shown escaped, as Python writes it.
-_CONTROL = {c: repr(chr(c))[1:-1] for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+# Repo strings (tensor names, token strings, base ids, paths, reasons) reach every line: each goes through
+# `visible` (bot/render/safe.py). The loading code holds them only as Python literals, which repr keeps inert.
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
@@ -32,10 +31,10 @@ def render(results: list[LintResult], *, version: str, color: bool = False) -> s
 
 
 def _result(console: Console, result: LintResult, color: bool) -> None:
-    revision = f" @ {result.revision[:12]}" if result.revision else ""
-    console.print(Text.assemble((_inert(result.target), "bold"), f"{revision} ({result.source})"))
+    revision = f" @ {visible(result.revision[:12])}" if result.revision else ""
+    console.print(Text.assemble((visible(result.target), "bold"), f"{revision} ({result.source})"))
     if result.error:
-        console.print(Text(f"  could not lint: {_inert(result.error)}", style="red"))
+        console.print(Text(f"  could not lint: {visible(result.error)}", style="red"))
         return
     for severity in (Severity.ERROR, Severity.WARNING, Severity.INFO):
         for finding in (f for f in result.findings if f.severity is severity):
@@ -45,7 +44,7 @@ def _result(console: Console, result: LintResult, color: bool) -> None:
 
 
 def _finding(console: Console, finding: Finding, color: bool) -> None:
-    where = f"  {_inert(finding.file)}" if finding.file else ""
+    where = f"  {visible(finding.file)}" if finding.file else ""
     console.print(
         Text.assemble(
             "  ",
@@ -56,10 +55,10 @@ def _finding(console: Console, finding: Finding, color: bool) -> None:
             (where, "dim"),
         )
     )
-    console.print(Text("    " + _inert(finding.message)))
+    console.print(Text("    " + visible(finding.message)))
     if finding.fix is None:
         return
-    console.print(Text.assemble("    ", ("fix: ", "green"), _inert(finding.fix.summary)))
+    console.print(Text.assemble("    ", ("fix: ", "green"), visible(finding.fix.summary)))
     if finding.fix.recipe is not None:
         code = loading_code(finding.fix.recipe)
         if color:
@@ -76,7 +75,7 @@ def _summary(result: LintResult) -> Text:
         text += f" · {stats.http_requests} requests, {_kilobytes(stats.bytes_downloaded)} read"
     if result.skipped:
         codes = ", ".join(sorted({s.rule for s in result.skipped}))
-        text += f" · skipped {codes}: {_inert(result.skipped[0].reason)}"
+        text += f" · skipped {codes}: {visible(result.skipped[0].reason)}"
     return Text("  " + text, style="dim")
 
 
@@ -96,8 +95,3 @@ def _count(findings: list[Finding], severity: Severity) -> str:
 
 def _kilobytes(n: int) -> str:
     return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
-
-
-def _inert(text: str) -> str:
-    """One line, no terminal or CI-runner control: `\\n`, `\\x1b` and the like instead of the characters."""
-    return text.translate(_CONTROL)

@@ -27,11 +27,13 @@ class EmbeddingVocabMismatch(Rule):
         base_row_count = base.vocab_rows(mismatched[0].role)
         tokenizer = snapshot.tokenizer if snapshot.tokenizer and snapshot.tokenizer.files else None
         tokenizer_size = tokenizer.size if tokenizer else None
+        load_error = _load_error(snapshot, base_row_count)
         details = {
             "adapter_rows": adapter_rows,
             "base_rows": base_row_count,
             "tokenizer_size": tokenizer_size,
             "tensors": {v.tensor.name: list(v.tensor.shape) for v in mismatched},
+            "load_error": load_error,  # what a plain load raises, for renderers that show it
         }
         summary = f"Resize the base model's embeddings to exactly {adapter_rows} rows before loading the adapter"
         if tokenizer_size is not None and tokenizer_size != adapter_rows:
@@ -48,7 +50,7 @@ class EmbeddingVocabMismatch(Rule):
         )
         yield self.finding(
             f"The adapter's embedding matrices have {adapter_rows} rows, the base model's {base_row_count}: "
-            f"PeftModel.from_pretrained on a freshly loaded base fails with {_load_error(snapshot, base_row_count)}.",
+            f"PeftModel.from_pretrained on a freshly loaded base fails with `{load_error}`.",
             file=mismatched[0].file,
             details=details,
             fix=Fix(summary + ".", recipe),
@@ -60,8 +62,8 @@ def _load_error(snapshot: RepoSnapshot, base_rows: int | None) -> str:
     indices = [i for ids in trainable_token_indices(snapshot.config).values() for i in ids if isinstance(i, int)]
     beyond = sorted(i for i in indices if base_rows is not None and i >= base_rows)
     if beyond:
-        return f"`IndexError: index {beyond[0]} is out of bounds`"
-    return "`size mismatch`"
+        return f"IndexError: index {beyond[0]} is out of bounds"
+    return "size mismatch"
 
 
 def _target_rows(mismatched: list[VocabTensor]) -> int:

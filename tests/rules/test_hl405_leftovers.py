@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from hublint.cli import main
-from hublint.loading import loading_code
+from hublint.render.loading import loading_code
 from hublint.rules.snapshot import RepoSnapshot
 from tests.builders import PREFIX, base_facts, lint, lora_config, lora_tensors, snapshot
 
