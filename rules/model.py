@@ -158,12 +158,15 @@ class Rule:
             detail = f" ({base.model_id}: {base.message or base.status})" if base else ""
             return "needs the base model's facts, which could not be read" + detail
         if Need.BASE in self.needs and self.reads_base_shapes and base is not None and not base.shapes:
-            return f"needs the base model's tensor shapes: {base.model_id} has no readable safetensors header"
+            why = base.shapes_unavailable or f"{base.model_id} has no readable safetensors or PyTorch .bin header"
+            return f"needs the base model's tensor shapes: {why}"
         return None
 
 
 def _no_tensors(snapshot: RepoSnapshot) -> str:
     """Why no tensor header could be read, for people."""
+    if snapshot.weights_unsupported:  # e.g. a legacy (PyTorch < 1.6) .bin: not broken, unreadable without unpickling
+        return snapshot.weights_unsupported
     broken = [w for w in snapshot.weights if w.error]
     if broken:
         return f"{broken[0].path} cannot be parsed ({broken[0].error})"
