@@ -151,6 +151,8 @@ class Rule:
         kind = peft_type(snapshot.config)
         if self.peft_types is not None and kind not in self.peft_types:
             return f"applies to {method_names(self.peft_types)} adapters only; this one is {kind or 'of no peft_type'}"
+        if Need.WEIGHTS in self.needs and snapshot.weights_unsupported:  # e.g. a legacy .bin: not read at all
+            return f"needs the adapter's tensor headers: {snapshot.weights_unsupported}"
         if Need.WEIGHTS in self.needs and self.reads_tensors and not any(w.tensors for w in snapshot.weights):
             return f"needs the adapter's tensor headers: {_no_tensors(snapshot)}"
         base = snapshot.base
@@ -158,15 +160,13 @@ class Rule:
             detail = f" ({base.model_id}: {base.message or base.status})" if base else ""
             return "needs the base model's facts, which could not be read" + detail
         if Need.BASE in self.needs and self.reads_base_shapes and base is not None and not base.shapes:
-            why = base.shapes_unavailable or f"{base.model_id} has no readable safetensors or PyTorch .bin header"
+            why = base.shapes_unavailable or f"{base.model_id} has no readable safetensors header"
             return f"needs the base model's tensor shapes: {why}"
         return None
 
 
 def _no_tensors(snapshot: RepoSnapshot) -> str:
     """Why no tensor header could be read, for people."""
-    if snapshot.weights_unsupported:  # e.g. a legacy (PyTorch < 1.6) .bin: not broken, unreadable without unpickling
-        return snapshot.weights_unsupported
     broken = [w for w in snapshot.weights if w.error]
     if broken:
         return f"{broken[0].path} cannot be parsed ({broken[0].error})"

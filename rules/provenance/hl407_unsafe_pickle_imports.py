@@ -72,6 +72,7 @@ class UnsafePickleImports(Rule):
     category = Category.SECURITY
     severity = Severity.ERROR
     needs = frozenset({Need.WEIGHTS})
+    reads_tensors = False  # the imports are known even when no tensor could be read
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         for weights in snapshot.weights:

@@ -16,6 +16,7 @@ class MalformedPytorchCheckpoint(Rule):
     category = Category.INTEGRITY
     severity = Severity.ERROR
     needs = frozenset({Need.WEIGHTS})
+    reads_tensors = False  # it judges the file itself, readable or not
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         for weights in snapshot.weights:
