@@ -18,7 +18,7 @@ from hublint.rules.peft.ids import is_owned_hub_id
 from hublint.rules.snapshot import RepoFile
 from hublint.snapshots import UnreadableRepo
 
-WEIGHTS_SUFFIX = ".safetensors"  # only headers are worth a Hub read; other pointers stay pointers
+WEIGHTS_SUFFIXES = (".safetensors", ".bin")  # only headers are worth a Hub read; other pointers stay pointers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +35,7 @@ class HubMirror:
 
     def fill(self, local: LocalRepo, client: HubClient) -> LocalRepo | MirroredRepo:
         """`local`, with its pointer weights read from the Hub; untouched (no request) when it has none."""
-        pointers = [f for f in local.files.values() if f.lfs_pointer and f.path.endswith(WEIGHTS_SUFFIX)]
+        pointers = [f for f in local.files.values() if f.lfs_pointer and f.path.endswith(WEIGHTS_SUFFIXES)]
         if not pointers:
             return local
         hub = client.open_repo(self.repo_id, self.revision)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from hublint import parsing
+from hublint import parsing, torchbin
 from hublint.rules.model import Need
 from hublint.rules.peft.ids import is_hub_id
 from hublint.rules.snapshot import (
@@ -27,6 +27,12 @@ from hublint.rules.snapshot import (
 SMALL_FILE_LIMIT = 4_000_000  # JSON we read whole: configs, indexes, tokenizer_config.json
 TOKENIZER_JSON_PREFIX = 65_536
 _SHARD = re.compile(r"^adapter_model-\d+-of-\d+\.safetensors$")
+ADAPTER_PICKLE = "adapter_model.bin"  # PEFT reads it only when there is no adapter_model.safetensors
+# transformers' order of preference for a base checkpoint: (index of shards, single file)
+BASE_CHECKPOINTS = (
+    ("model.safetensors.index.json", "model.safetensors"),
+    ("pytorch_model.bin.index.json", "pytorch_model.bin"),
+)
 
 
 class RepoReader(Protocol):
@@ -102,6 +108,8 @@ def _read_json(repo: RepoReader, path: str) -> tuple[dict[str, Any] | None, str 
 
 def _adapter_weights(repo: RepoReader) -> tuple[WeightsFile, ...]:
     names = [p for p in repo.files if p == "adapter_model.safetensors" or _SHARD.match(p)]
+    if not names and ADAPTER_PICKLE in repo.files:
+        names = [ADAPTER_PICKLE]
     pointers = [p for p in names if repo.files[p].lfs_pointer]
     if pointers:
         size = repo.files[pointers[0]].size
@@ -115,9 +123,8 @@ def _adapter_weights(repo: RepoReader) -> tuple[WeightsFile, ...]:
 
 
 def _weights_file(repo: RepoReader, path: str) -> WeightsFile:
-    return parsing.read_safetensors_header(
-        path, repo.files[path].size, lambda start, length: repo.read_range(path, start, length)
-    )
+    reader = parsing.read_safetensors_header if path.endswith(".safetensors") else torchbin.read_torch_bin
+    return reader(path, repo.files[path].size, lambda start, length: repo.read_range(path, start, length))
 
 
 def _tokenizer(repo: RepoReader, base: BaseModelFacts | None) -> TokenizerFacts:
@@ -183,8 +190,11 @@ def build_base_facts(repo: RepoReader, model_id: str) -> BaseModelFacts:
     if config is None:
         return BaseModelFacts(model_id, repo.revision, status="error", message=error)
     shapes: dict[str, tuple[int, ...]] = {}
+    unreadable: list[str] = []
     for weights in _base_weights(repo):
         shapes.update({name: tensor.shape for name, tensor in weights.tensors.items()})
+        reason = weights.unsupported or (f"{weights.path} cannot be read: {weights.error}" if weights.error else None)
+        unreadable += [reason] if reason else []
     added, _, _ = _added_tokens(repo, tuple(name for name in TOKENIZER_FILES if name in repo.files))
     return BaseModelFacts(
         model_id=model_id,
@@ -194,15 +204,19 @@ def build_base_facts(repo: RepoReader, model_id: str) -> BaseModelFacts:
         parameter_count=sum(math.prod(shape) for shape in shapes.values()) or None,
         tokenizer_blob_ids={f: repo.files[f].blob_id or "" for f in TOKENIZER_FILES if f in repo.files},
         tokenizer_added_tokens=added,
+        shapes_unavailable=unreadable[0] if unreadable and not shapes else None,
     )
 
 
 def _base_weights(repo: RepoReader) -> list[WeightsFile]:
-    if "model.safetensors.index.json" in repo.files:
-        index, _ = _read_json(repo, "model.safetensors.index.json")
-        weight_map = (index or {}).get("weight_map")
-        shards = sorted({v for v in weight_map.values() if isinstance(v, str)}) if isinstance(weight_map, dict) else []
-        return [_weights_file(repo, shard) for shard in shards if shard in repo.files]
-    if "model.safetensors" in repo.files:
-        return [_weights_file(repo, "model.safetensors")]
+    for index_name, single in BASE_CHECKPOINTS:
+        if index_name in repo.files:
+            index, _ = _read_json(repo, index_name)
+            weight_map = (index or {}).get("weight_map")
+            shards = (
+                sorted({v for v in weight_map.values() if isinstance(v, str)}) if isinstance(weight_map, dict) else []
+            )
+            return [_weights_file(repo, shard) for shard in shards if shard in repo.files]
+        if single in repo.files:
+            return [_weights_file(repo, single)]
     return []

@@ -10,6 +10,7 @@ from hublint.rules.provenance.hl403_base_model_unavailable import BaseModelUnava
 from hublint.rules.provenance.hl404_card_base_model_disagrees import CardBaseModelDisagrees
 from hublint.rules.provenance.hl405_training_leftovers import TrainingLeftovers
 from hublint.rules.provenance.hl406_custom_code_base import CustomCodeBase
+from hublint.rules.provenance.hl407_unsafe_pickle_imports import UnsafePickleImports
 from hublint.rules.rank.hl201_rank_exceeds_layer_dim import RankExceedsLayerDim
 from hublint.rules.rank.hl202_oversized_adapter import OversizedAdapter
 from hublint.rules.rank.hl203_large_rank_without_rslora import LargeRankWithoutRslora
@@ -22,6 +23,7 @@ from hublint.rules.shape.hl302_target_module_not_in_base import TargetModuleNotI
 from hublint.rules.shape.hl303_rank_config_tensor_mismatch import RankConfigTensorMismatch
 from hublint.rules.shape.hl304_malformed_safetensors import MalformedSafetensors
 from hublint.rules.shape.hl305_missing_adapter_files import MissingAdapterFiles
+from hublint.rules.shape.hl306_malformed_pytorch_checkpoint import MalformedPytorchCheckpoint
 from hublint.rules.vocab.hl101_embedding_vocab_mismatch import EmbeddingVocabMismatch
 from hublint.rules.vocab.hl102_tokenizer_exceeds_embeddings import TokenizerExceedsEmbeddings
 from hublint.rules.vocab.hl103_untrained_new_tokens import UntrainedNewTokens
@@ -46,12 +48,14 @@ ALL_RULES: tuple[type[Rule], ...] = (
     RankConfigTensorMismatch,
     MalformedSafetensors,
     MissingAdapterFiles,
+    MalformedPytorchCheckpoint,
     PickleWeights,
     BaseModelNotHubId,
     BaseModelUnavailable,
     CardBaseModelDisagrees,
     TrainingLeftovers,
     CustomCodeBase,
+    UnsafePickleImports,
     RankExceedsServingLimits,
     UnservableAdapterParts,
     RequiresNewerPeft,

@@ -151,6 +151,8 @@ class Rule:
         kind = peft_type(snapshot.config)
         if self.peft_types is not None and kind not in self.peft_types:
             return f"applies to {method_names(self.peft_types)} adapters only; this one is {kind or 'of no peft_type'}"
+        if Need.WEIGHTS in self.needs and snapshot.weights_unsupported:  # e.g. a legacy .bin: not read at all
+            return f"needs the adapter's tensor headers: {snapshot.weights_unsupported}"
         if Need.WEIGHTS in self.needs and self.reads_tensors and not any(w.tensors for w in snapshot.weights):
             return f"needs the adapter's tensor headers: {_no_tensors(snapshot)}"
         base = snapshot.base
@@ -158,7 +160,8 @@ class Rule:
             detail = f" ({base.model_id}: {base.message or base.status})" if base else ""
             return "needs the base model's facts, which could not be read" + detail
         if Need.BASE in self.needs and self.reads_base_shapes and base is not None and not base.shapes:
-            return f"needs the base model's tensor shapes: {base.model_id} has no readable safetensors header"
+            why = base.shapes_unavailable or f"{base.model_id} has no readable safetensors header"
+            return f"needs the base model's tensor shapes: {why}"
         return None
 
 

@@ -76,6 +76,12 @@ class WeightsFile:
     metadata: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None  # why the header could not be parsed at all
     malformed: tuple[str, ...] = ()  # entries that are present but not a valid tensor description
+    # "safetensors", or "pytorch": a torch.save zip read without unpickling (hublint.torchbin), where
+    # data_offsets are the bytes of the tensor's storage record it spans
+    format: str = "safetensors"
+    imports: tuple[str, ...] = ()  # pytorch: every global ("module.name") its pickle would import, in order
+    problems: tuple[str, ...] = ()  # pytorch: inconsistencies that make torch.load fail, one line each
+    unsupported: str | None = None  # why it cannot be read without unpickling (not a defect: e.g. legacy format)
 
     @property
     def data_start(self) -> int | None:
@@ -127,6 +133,7 @@ class BaseModelFacts:
     parameter_count: int | None = None
     tokenizer_blob_ids: Mapping[str, str] = field(default_factory=dict)
     tokenizer_added_tokens: Mapping[int, str] = field(default_factory=dict)
+    shapes_unavailable: str | None = None  # why `shapes` is empty though the checkpoint exists (e.g. legacy .bin)
 
     @property
     def available(self) -> bool:
@@ -246,6 +253,11 @@ class RepoSnapshot:
         for weights in self.weights:
             for tensor in weights.tensors.values():
                 yield weights, tensor
+
+    @property
+    def weights_unsupported(self) -> str | None:
+        """Why the adapter's tensors are unknown although its weights file exists (e.g. a legacy .bin)."""
+        return next((w.unsupported for w in self.weights if w.unsupported), None)
 
     @property
     def total_adapter_bytes(self) -> int:

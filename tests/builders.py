@@ -319,6 +319,11 @@ def _weights_from_spec(spec: Mapping[str, Any]) -> WeightsFile:
         error=spec.get("error"),
         malformed=tuple(spec.get("malformed", ())),
         header_length=None if spec.get("error") else built.header_length,
+        # a PyTorch .bin (hublint.torchbin): its format, the globals its pickle imports, its integrity problems
+        format=spec.get("format", built.format),
+        imports=tuple(spec.get("imports", ())),
+        problems=tuple(spec.get("problems", ())),
+        unsupported=spec.get("unsupported"),
     )
 
 
