@@ -181,9 +181,10 @@ def pattern_match(patterns: Mapping[str, Any] | None, module: str) -> Any:
     matcher = _matcher(tuple(str(key) for key in patterns))
     if matcher is None or len(module) > MAX_MODULE_LENGTH:
         return UNDECIDED
-    values = list(patterns.values())
-    index = matcher.first_match(module)
-    return UNDECIDED if index is _Undecided else (None if index is None else values[index])
+    first = matcher.first_match(module)
+    if any(first is None or skipped < first for skipped in matcher.unsupported):
+        return UNDECIDED  # a key hublint cannot evaluate comes first: PEFT might pick it
+    return None if first is None else list(patterns.values())[first]
 
 
 @dataclass(frozen=True)
@@ -194,12 +195,10 @@ class _PatternSet:
     indexes: tuple[int, ...]  # the config's index of each key in `compiled`, in order
     unsupported: tuple[int, ...]
 
-    def first_match(self, module: str) -> int | type[_Undecided] | None:
+    def first_match(self, module: str) -> int | None:
+        """The config's index of the first compiled key that matches, or None."""
         matched = (self.compiled.Match(_utf8(module)) if self.compiled is not None else None) or ()
-        first = min((self.indexes[i] for i in matched), default=None)
-        if any(first is None or skipped < first for skipped in self.unsupported):
-            return _Undecided  # a key hublint cannot evaluate comes first: PEFT might pick it
-        return first
+        return min((self.indexes[i] for i in matched), default=None)
 
 
 @functools.lru_cache(maxsize=64)
