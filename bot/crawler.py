@@ -49,6 +49,7 @@ from hublint.hub import (
 from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
 from hublint.render.jsondoc import result_dict
 from hublint.rules.model import Finding
+from hublint.rules.numbers import parse_int
 from hublint.rules.snapshot import BaseModelFacts
 from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot
 from hublint.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store, StoreError
@@ -337,8 +338,8 @@ class Crawler:
         host = socket.gethostname()
         for owner in self.store.owners(self.clock()):
             owner_host, _, rest = owner.partition(":")
-            pid = rest.partition(":")[0]
-            if owner_host == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            pid = parse_int(rest.partition(":")[0])
+            if owner_host == host and pid is not None and pid != os.getpid() and not _alive(pid):
                 self.store.release(owner)
 
     # -- linting --------------------------------------------------------------------------------------------------

@@ -39,9 +39,7 @@ MODULES = ("self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj", "embed_token
 BIG = "__BIG_NUMBER__"  # replaced by a 5,000-digit number in the JSON text: past Python's int-string limit
 SECONDS = 10.0  # per example, on a loaded two-core machine; a hang or a backtracking regex takes far longer
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-CLI = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+CLI = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # --- strategies ---------------------------------------------------------------------------------------------------
 
