@@ -15,11 +15,11 @@ import pytest
 
 from hublint import rules
 from hublint.cli import main
-from hublint.emulator.samples import CLEAN_ADAPTER, LORA_CONFIG_DEFAULTS, TINY_BASE, build_tiny_base
-from hublint.emulator.server import Emulator
+from hublint.emulator.samples import CLEAN_ADAPTER, LORA_CONFIG_DEFAULTS, TINY_BASE
 from hublint.render import FORMATS
 from hublint.rules.peft.config import field_problems
 from tests.builders import base_facts, lora_config, lora_tensors, snapshot
+from tests.test_hostile_properties import strict_json, tiny_hub  # noqa: F401  (tiny_hub: a fixture)
 
 HUB = {"url": ""}  # a real Hub without the bases: base facts are missing (HL403), not a network failure (exit 2)
 
@@ -261,13 +261,6 @@ HUGE = "9" * 5000  # past Python's 4,300-digit int-string limit
 Q_PROJ_A = f'"{Q_PROJ}.lora_A.weight": {{"dtype": "F32", "shape": [8, 64], "data_offsets": [0, 2048]}}'
 
 
-def strict(text: str) -> dict:
-    def refuse(name: str) -> None:
-        raise AssertionError(f"{name} in JSON output")
-
-    return json.loads(text, parse_constant=refuse)
-
-
 def raw_config(**fields: str) -> str:
     """adapter_config.json on the tiny base with raw JSON text for some values (numbers json.dumps cannot write)."""
     config = lora_config(base_model_name_or_path=TINY_BASE, target_modules=["q_proj"], r=64)
@@ -306,27 +299,26 @@ def raw_config(**fields: str) -> str:
         "card-impossible-date-and-huge-int",
     ],
 )
-def test_hostile_numbers_are_findings_in_strict_json(tiny_base_hub, tmp_path, capsys, config, header, files, rule):
+def test_hostile_numbers_are_findings_in_strict_json(
+    tiny_hub,  # noqa: F811
+    tmp_path,
+    capsys,
+    config,
+    header,
+    files,
+    rule,
+):
     directory = adapter_dir(tmp_path, config if config is not None else raw_config(), header)
     for name, text in files.items():
         (directory / name).write_text(text)
-    code = main(["check", str(directory), "--endpoint", tiny_base_hub, "--no-cache", "--format", "json"])
+    code = main(["check", str(directory), "--endpoint", tiny_hub, "--no-cache", "--format", "json"])
     captured = capsys.readouterr()
     assert code in (0, 1) and captured.err == "", captured.err
-    found = {f["rule"]: f for f in strict(captured.out)["results"][0]["findings"]}
+    found = {f["rule"]: f for f in strict_json(captured.out)["results"][0]["findings"]}
     assert rule is None or rule in found
     for fmt in ("sarif", "text"):
-        assert main(["check", str(directory), "--endpoint", tiny_base_hub, "--no-cache", "--format", fmt]) == code
+        assert main(["check", str(directory), "--endpoint", tiny_hub, "--no-cache", "--format", fmt]) == code
         captured = capsys.readouterr()
         assert captured.err == ""
         if fmt == "sarif":
-            strict(captured.out)
-
-
-@pytest.fixture(scope="module")
-def tiny_base_hub(tmp_path_factory):
-    """An emulated Hub serving the tiny Llama base: the rules that need base facts run."""
-    root = tmp_path_factory.mktemp("hub")
-    build_tiny_base(root)
-    with Emulator(root) as emulator:
-        yield emulator.url
+            strict_json(captured.out)
