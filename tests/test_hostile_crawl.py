@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import hublint.rules.rank.hl203_large_rank_without_rslora as hl203
-from benchmarks.bench_crawl import write_hub
 from hublint.emulator.samples import lora_tensors, write_adapter
 from hublint.emulator.server import Emulator, Faults
+from hublint.emulator.synthetic import write_hub
 from hublint.store import Store
 from tests.test_crawler import PAGE_SIZE, crawl, linted
 
