@@ -239,14 +239,7 @@ class Store:
         self._serial: AbstractContextManager[Any] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
         )
-        try:
-            self._ensure_schema()
-        except sa.exc.OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-            raise StoreError(
-                f"the database is locked by another program (waited {SQLITE_BUSY_SECONDS:g} s): {url}"
-            ) from None
+        self._ensure_schema()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -16,6 +16,7 @@ import pytest
 from hublint import rules
 from hublint.cli import main
 from hublint.emulator.samples import CLEAN_ADAPTER, LORA_CONFIG_DEFAULTS, TINY_BASE
+from hublint.emulator.server import Emulator
 from hublint.render import FORMATS
 from hublint.rules.peft.config import field_problems
 from tests.builders import base_facts, lora_config, lora_tensors, snapshot
