@@ -4,8 +4,10 @@
    tells new and changed repos from unchanged ones without any per-repo request.
 2. Lint: worker threads claim due repos from the store (leases, so several processes can share one database) and
    lint each from its listing entry: adapter config, weights headers and tokenizer metadata, base facts shared.
-   The result, the findings' history and the cost are stored in one transaction. A failure is retried on a later
-   run with backoff, up to `max_attempts`; a repo that cannot be linted at this sha (gated, gone) is not retried.
+   The result, the findings' history and the cost are stored in one transaction. Nothing a repo holds can stop the
+   crawl: a lint that raises, or overruns its wall-clock budget (`repo_seconds`), is that repo's failure. A failure
+   is retried on a later run with backoff; after `max_attempts` the repo is *parked* (shown, never retried at this
+   sha); a repo that cannot be linted at this sha (gated, gone) is not retried.
 3. Discussions: an optional step (a callable, see `DiscussionStep`; `BotStep` runs bot/discussions.py) runs for
    each linted repo *before* its result is stored. A crawl killed in between lints the repo again on the next run,
    and the store's one discussion row per repo stops a second post. A step that could not post yet (a per-run
@@ -24,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
@@ -47,9 +50,10 @@ from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, sel
 from hublint.render.jsondoc import result_dict
 from hublint.render.safe import dumps
 from hublint.rules.model import Finding
+from hublint.rules.numbers import parse_int
 from hublint.rules.snapshot import BaseModelFacts
 from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot
-from hublint.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store
+from hublint.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store, StoreError
 
 # Errors that another attempt at the same sha cannot fix; a new sha in the listing gets a fresh start.
 MAX_RETRY_DELAY = 7 * 86400.0
@@ -64,7 +68,10 @@ class CrawlOptions:
     concurrency: int = 16  # at a 50-100 ms round trip; the RateLimit headers, not this, set the long-run pace
     budget: int | None = None  # HTTP requests; no page or repo is started once they are spent
     lease_seconds: float = 600.0  # a dead worker's repos are claimable again after this
-    max_attempts: int = 5
+    max_attempts: int = 5  # then the repo is parked
+    # Wall clock for one repo's reads and rules. Under the lease, so an overrun is recorded before another worker
+    # may claim the repo; over the Hub's 5-minute rate-limit window, which a healthy repo may have to wait out.
+    repo_seconds: float = 480.0
     retry_delay: float = 3600.0  # after a first failure; four times longer after each further one
     base_ttl: float = 6 * 3600.0  # how long stored base facts are trusted for the branch an adapter names
     page_size: int = LISTING_PAGE_SIZE
@@ -77,6 +84,7 @@ class CrawlSummary:
     linted: int = 0
     skipped: int = 0  # listed but not due: linted at this sha already, given up on, or not lintable (gated)
     failed: int = 0  # attempts that failed (retried on a later run or given up)
+    parked: int = 0  # of those, repos that have now failed every attempt: never retried at this sha
     requests: int = 0
     bytes: int = 0
     seconds: float = 0.0
@@ -101,6 +109,8 @@ class CrawlSummary:
         )
         if self.discussions:
             text += "; discussions: " + ", ".join(f"{n} {action}" for action, n in sorted(self.discussions.items()))
+        if self.parked:
+            text += f"; {self.parked} parked after failing every attempt"
         text += "; request budget spent" if self.budget_spent else ""
         return text + ("; --timeout reached" if self.timed_out else "")
 
@@ -248,6 +258,8 @@ class Crawler:
         self._listing = threading.Condition()  # a page stored, or the listing over: idle workers claim again
         self._pages = 0
         self._listing_done = False
+        self._listed: set[str] = set()  # repo ids this run has seen in the listing
+        self._claimed: set[str] = set()  # ... and claimed: a later page listing one again does not skip it
         self.bases = SharedBaseFacts(
             store, HubBaseFacts(self._client(), default_cache_dir()), self.options.base_ttl, clock
         )
@@ -287,10 +299,14 @@ class Crawler:
         page_size = min(self.options.page_size, self.options.limit or self.options.page_size)
         for page in list_adapters(self._client(), page_size=page_size, author=self.options.author):
             wanted = self._wanted(page)
-            due = self.store.note_listed([_listing(e) for e in wanted], self.clock())
+            due = set(self.store.note_listed([_listing(e) for e in wanted], self.clock()))
             with self._lock:
-                self.summary.seen += len(wanted)
-                self.summary.skipped += len(wanted) - len(due)
+                # A repo counts once: a page may repeat one the listing shifted, and a resumed crawl may have linted
+                # a repo left over from an earlier run before its page arrived.
+                new = {e.repo_id for e in wanted} - self._listed
+                self._listed |= new
+                self.summary.seen += len(new)
+                self.summary.skipped += len(new - due - self._claimed)
             self._count_due()
             self._page_listed()
             full = self.options.limit is not None and self.summary.seen >= self.options.limit
@@ -327,8 +343,8 @@ class Crawler:
         host = socket.gethostname()
         for owner in self.store.owners(self.clock()):
             owner_host, _, rest = owner.partition(":")
-            pid = rest.partition(":")[0]
-            if owner_host == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            pid = parse_int(rest.partition(":")[0])
+            if owner_host == host and pid is not None and pid != os.getpid() and not _alive(pid):
                 self.store.release(owner)
 
     # -- linting --------------------------------------------------------------------------------------------------
@@ -338,10 +354,14 @@ class Crawler:
         while not self._stop.is_set() and not self._budget_spent() and not self._out_of_time():
             pages = self._pages
             claim = self.store.claim(owner, self.clock(), self.options.lease_seconds)
-            if claim is not None:
-                self._process(client, owner, claim)
-            elif not self._next_page(pages):
-                return
+            if claim is None:
+                if not self._next_page(pages):
+                    return
+                continue
+            with self._lock:
+                self._claimed.add(claim.repo_id)
+            if not self._process(client, owner, claim):
+                client = self._client()  # the overrunning lint keeps the old one
 
     def _next_page(self, seen: int) -> bool:
         """After an empty claim: True once another page is stored (claim again), False when the listing is over."""
@@ -356,10 +376,11 @@ class Crawler:
         finally:
             self._stop.set()
 
-    def _process(self, client: HubClient, owner: str, claim: Claim) -> None:
+    def _process(self, client: HubClient, owner: str, claim: Claim) -> bool:
+        """Lint, discuss and store one repo; False when its lint overran the budget and still runs (with `client`)."""
         before = Stats(client.stats.http_requests, client.stats.bytes_downloaded)
         started = time.monotonic()
-        linted = self._lint(client, claim)
+        linted = self._lint_within_budget(client, claim)
         cost = Stats(
             client.stats.http_requests - before.http_requests, client.stats.bytes_downloaded - before.bytes_downloaded
         )
@@ -368,18 +389,43 @@ class Crawler:
             linted.result.stats = cost
             again = self._discussion(linted.repo, linted.result, claim, owner)
             again_at = self._retry_at(claim.attempts + 1) if again else None
-            record = _lint_record(linted.result, seconds)
-            stored = self.store.record_lint(claim, owner, record, self.clock(), again_at=again_at)
-            counter = "linted"
-        else:
+            try:
+                stored = self.store.record_lint(
+                    claim, owner, _lint_record(linted.result, seconds), self.clock(), again_at=again_at
+                )
+                counted = ["linted"]
+            except StoreError as exc:  # the database refused this repo's data; if it is down, so will the next write
+                linted = _Linted(error=f"its result could not be stored: {_one_line(exc)}")
+        if linted.result is None:
             record = LintRecord(cost.http_requests, cost.bytes_downloaded, seconds, error=linted.error)
             retry_at = None if linted.permanent else self._retry_at(claim.attempts + 1)
-            stored = self.store.record_failure(claim, owner, record, retry_at=retry_at, now=self.clock())
-            counter = "failed"
+            park = retry_at is None and not linted.permanent
+            stored = self.store.record_failure(claim, owner, record, retry_at=retry_at, now=self.clock(), park=park)
+            counted = ["failed", "parked"] if park else ["failed"]
         with self._lock:
-            if stored:  # else another worker took the repo over (our lease expired, or a new sha was listed)
+            for counter in counted if stored else ():  # else another worker took the repo over (lease lost)
                 setattr(self.summary, counter, getattr(self.summary, counter) + 1)
         self._report()
+        return not linted.overran
+
+    def _lint_within_budget(self, client: HubClient, claim: Claim) -> _Linted:
+        """`_lint` in a thread of its own, abandoned (with `client`) once it overruns `repo_seconds`.
+
+        A Python thread cannot be killed, but an abandoned one stores nothing: only this worker writes the repo's
+        row. What could hold the GIL for long is bounded at its source (RE2 for the config's patterns, size caps
+        on every file read), so the wait below always wakes.
+        """
+        outcome: Future[_Linted] = Future()
+
+        def lint() -> None:
+            outcome.set_result(self._lint(client, claim))  # _lint returns every exception as a failure
+
+        threading.Thread(target=lint, name=f"hublint-lint {claim.repo_id}", daemon=True).start()
+        try:
+            return outcome.result(timeout=self.options.repo_seconds)
+        except FutureTimeout:
+            budget = self.options.repo_seconds
+            return _Linted(error=f"stopped after {budget:g} s, the per-repo time budget", overran=True)
 
     def _lint(self, client: HubClient, claim: Claim) -> _Linted:
         try:
@@ -391,7 +437,7 @@ class Crawler:
         except UnreadableRepo as exc:
             return _Linted(error=str(exc), permanent=True)
         except Exception as exc:  # a bug on one repo's odd content must not stop the worker: record, retry later
-            return _Linted(error=f"internal error: {type(exc).__name__}: {exc}", permanent=False)
+            return _Linted(error=f"internal error: {type(exc).__name__}: {_one_line(exc)}", permanent=False)
 
     @staticmethod
     def _reader(client: HubClient, claim: Claim) -> RepoReader:
@@ -467,6 +513,7 @@ class _Linted:
     result: LintResult | None = None
     error: str | None = None  # one line
     permanent: bool = False  # another attempt at this sha cannot succeed
+    overran: bool = False  # the lint outlived its time budget and still runs in its abandoned thread
 
 
 def _skip_reason(entry: ListedRepo) -> str | None:
@@ -507,6 +554,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process
     return True
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
 
 
 def _megabytes(count: int) -> str:

@@ -6,11 +6,12 @@ No I/O: callers hand in bytes or a `read_range` callable, so the Hub and a direc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import yaml
 
+from hublint.rules import numbers
 from hublint.rules.snapshot import DTYPE_BITS, TensorHeader, WeightsFile
 
 # huggingface_hub refuses larger headers (constants.SAFETENSORS_MAX_HEADER_LENGTH); so do we, unread.
@@ -60,13 +61,19 @@ def parse_header(path: str, size: int | None, length: int, raw: bytes) -> Weight
     except UnicodeDecodeError as exc:
         return WeightsFile(path, size, length, error=f"the header is not valid UTF-8 (byte {exc.start})")
     try:
-        document = json.loads(text)
+        document = numbers.loads(text, allow_nan=False)  # safetensors' serde_json refuses NaN and Infinity too
     except json.JSONDecodeError as exc:
         return WeightsFile(path, size, length, error=f"the header is not JSON ({exc.msg} at byte {exc.pos})")
     except RecursionError:
         return WeightsFile(path, size, length, error=f"the header nests JSON {_TOO_DEEP}")
+    except ValueError as exc:
+        return WeightsFile(path, size, length, error=f"the header is not JSON safetensors reads ({exc})")
     if not isinstance(document, dict):
         return WeightsFile(path, size, length, error="the header is JSON but not an object")
+    if any(_lone_surrogate(text) for text in _strings(document)):
+        # Python's json reads the escape "\ud800" as a lone surrogate; serde_json refuses it, so safetensors
+        # refuses the whole file ("lone leading surrogate in hex escape").
+        return WeightsFile(path, size, length, error="the header is not JSON safetensors reads (a lone surrogate)")
     tensors: dict[str, TensorHeader] = {}
     malformed: list[str] = []
     metadata = document.pop("__metadata__", {})
@@ -96,6 +103,25 @@ def _tensor(name: str, entry: Any) -> TensorHeader | None:
     return tensor
 
 
+def _strings(document: Any) -> Iterator[str]:
+    """Every key and string in a JSON document, without recursion (the parser accepted its depth, Python's stack
+    may not)."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            yield from value.keys()
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def _lone_surrogate(text: str) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in text) if not text.isascii() else False
+
+
 def _ints(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 
@@ -109,11 +135,13 @@ def parse_json_object(raw: bytes, what: str) -> tuple[dict[str, Any] | None, str
     if text.lstrip().lower().startswith(("<!doctype", "<html")):
         return None, f"{what} is an HTML page, not JSON"
     try:
-        value = json.loads(text)
+        value = numbers.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"{what} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
     except RecursionError:
         return None, f"{what} nests JSON {_TOO_DEEP}"
+    except ValueError as exc:  # a number too long to be one
+        return None, f"{what} holds {exc}"
     if not isinstance(value, dict):
         return None, f"{what} is JSON but not an object"
     return value, None
@@ -126,8 +154,9 @@ def added_tokens_from_config(tokenizer_config: Mapping[str, Any]) -> dict[int, s
         return {}
     tokens = {}
     for key, entry in decoder.items():
-        if str(key).isdigit() and isinstance(entry, Mapping):
-            tokens[int(key)] = str(entry.get("content", ""))
+        token_id = numbers.parse_int(key)
+        if token_id is not None and isinstance(entry, Mapping):
+            tokens[token_id] = str(entry.get("content", ""))
     return tokens
 
 
@@ -155,10 +184,10 @@ def added_tokens_from_prefix(prefix: bytes) -> dict[int, str] | None:
     if start < 0:
         return None
     try:
-        entries, _ = json.JSONDecoder().raw_decode(text, start)
+        entries, _ = numbers.raw_decode(text, start)
     except json.JSONDecodeError:
         return None
-    except RecursionError:
+    except (RecursionError, ValueError):  # too deep, or a number too long to be an id
         return {}
     return added_tokens_from_list(entries)
 
@@ -188,6 +217,8 @@ def front_matter(readme: str) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"README.md front matter is not valid YAML ({str(exc).splitlines()[0]})"
     except RecursionError:
         return None, f"README.md front matter nests YAML {_TOO_DEEP}"
+    except (ValueError, OverflowError) as exc:  # PyYAML builds ints and dates with int() and date(): 10**5000, 02-30
+        return None, f"README.md front matter has a value YAML cannot build ({' '.join(str(exc).split())[:120]})"
     if data is None:
         return {}, None
     if not isinstance(data, dict):

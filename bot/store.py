@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -31,36 +32,71 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from hublint.errors import StoreError
+from hublint.rules.numbers import parse_int
 
 SCHEMA_VERSION = 2
 SCHEMA_LOCK = 0x6875626C696E74  # "hublint": one PostgreSQL advisory lock serialises schema creation
 CLAIMABLE = ("pending", "retry")
+SQLITE_BUSY_SECONDS = 5.0
+
+# Whatever a repo holds reaches these columns (tensor names in messages, card values in errors): a lone surrogate
+# (a valid JSON escape) has no UTF-8 form and PostgreSQL refuses NUL, so either would make the write raise. Such a
+# string is stored as ESCAPED + its ASCII JSON form and read back as the same Python string; any other is stored as is.
+ESCAPED = "\x1a"  # ASCII SUB(stitute): a value that starts with it is escaped too, so reading back is unambiguous
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def escape_text(value: str) -> str:
+    return ESCAPED + json.dumps(value) if value.startswith(ESCAPED) or _UNSTORABLE.search(value) else value
+
+
+def unescape_text(value: str) -> str:
+    return json.loads(value[len(ESCAPED) :]) if value.startswith(ESCAPED) else value
+
+
+class SafeString(sa.types.TypeDecorator[str]):
+    """A string column that every Python string round-trips through (see escape_text)."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        return escape_text(value) if isinstance(value, str) else value
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        return unescape_text(value) if isinstance(value, str) else value
+
+
+class SafeText(SafeString):
+    impl = sa.Text
+    cache_ok = True
+
 
 metadata = sa.MetaData()
 
 meta = sa.Table(
     "hublint_meta",
     metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("key", SafeString(64), primary_key=True),
+    sa.Column("value", SafeText, nullable=False),
 )
 
 repos = sa.Table(
     "repos",
     metadata,
-    sa.Column("id", sa.String(200), primary_key=True),
-    sa.Column("sha", sa.String(64), nullable=False),
-    sa.Column("last_modified", sa.String(40)),
+    sa.Column("id", SafeString(200), primary_key=True),
+    sa.Column("sha", SafeString(64), nullable=False),
+    sa.Column("last_modified", SafeString(40)),
     sa.Column("listed_at", sa.Float, nullable=False),
-    sa.Column("entry", sa.Text),  # the listing entry (files, card) until the repo is linted: any worker can lint it
+    sa.Column("entry", SafeText),  # the listing entry (files, card) until the repo is linted: any worker can lint it
     # pending: to lint | done: linted at `sha` | retry: failed, again after next_attempt_at | failed: gave up on
-    # this sha | skipped: not lintable anonymously (gated, disabled)
-    sa.Column("status", sa.String(16), nullable=False),
+    # this sha | parked: failed every attempt at this sha (shown, not retried) | skipped: not lintable anonymously
+    sa.Column("status", SafeString(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", sa.Float, nullable=False, default=0.0),
-    sa.Column("last_linted_sha", sa.String(64)),
-    sa.Column("last_error", sa.Text),
-    sa.Column("lease_owner", sa.String(200)),
+    sa.Column("last_linted_sha", SafeString(64)),
+    sa.Column("last_error", SafeText),
+    sa.Column("lease_owner", SafeString(200)),
     sa.Column("lease_expires", sa.Float),
     sa.Index("repos_claim", "status", "last_modified"),
 )
@@ -69,17 +105,17 @@ lint_results = sa.Table(
     "lint_results",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("repo", sa.String(200), sa.ForeignKey("repos.id"), nullable=False),
-    sa.Column("sha", sa.String(64), nullable=False),
+    sa.Column("repo", SafeString(200), sa.ForeignKey("repos.id"), nullable=False),
+    sa.Column("sha", SafeString(64), nullable=False),
     sa.Column("linted_at", sa.Float, nullable=False),
-    sa.Column("worker", sa.String(200), nullable=False),
+    sa.Column("worker", SafeString(200), nullable=False),
     sa.Column("requests", sa.Integer, nullable=False),
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("seconds", sa.Float, nullable=False),
-    sa.Column("error", sa.Text),  # NULL: a complete lint
+    sa.Column("error", SafeText),  # NULL: a complete lint
     sa.Column("findings", sa.Integer, nullable=False, default=0),
-    sa.Column("worst", sa.String(8)),  # highest severity found
-    sa.Column("result", sa.Text),  # the JSON result object of `hublint check --format json`
+    sa.Column("worst", SafeString(8)),  # highest severity found
+    sa.Column("result", SafeText),  # the JSON result object of `hublint check --format json`
     sa.Index("lint_results_repo", "repo", "sha"),
 )
 
@@ -87,17 +123,17 @@ findings = sa.Table(
     "findings",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("repo", sa.String(200), sa.ForeignKey("repos.id"), nullable=False),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("rule", sa.String(16), nullable=False),
-    sa.Column("severity", sa.String(8), nullable=False),
-    sa.Column("message", sa.Text, nullable=False),
-    sa.Column("file", sa.Text),
-    sa.Column("first_seen_sha", sa.String(64), nullable=False),
+    sa.Column("repo", SafeString(200), sa.ForeignKey("repos.id"), nullable=False),
+    sa.Column("fingerprint", SafeString(64), nullable=False),
+    sa.Column("rule", SafeString(16), nullable=False),
+    sa.Column("severity", SafeString(8), nullable=False),
+    sa.Column("message", SafeText, nullable=False),
+    sa.Column("file", SafeText),
+    sa.Column("first_seen_sha", SafeString(64), nullable=False),
     sa.Column("first_seen_at", sa.Float, nullable=False),
-    sa.Column("last_seen_sha", sa.String(64), nullable=False),
+    sa.Column("last_seen_sha", SafeString(64), nullable=False),
     sa.Column("last_seen_at", sa.Float, nullable=False),
-    sa.Column("resolved_sha", sa.String(64)),
+    sa.Column("resolved_sha", SafeString(64)),
     sa.Column("resolved_at", sa.Float),
 )
 # One open row per finding; a finding that comes back after a fix starts a new row, so the history stays.
@@ -113,11 +149,11 @@ sa.Index(
 discussions = sa.Table(
     "discussions",
     metadata,
-    sa.Column("repo", sa.String(200), primary_key=True),  # one discussion per repo, ever
+    sa.Column("repo", SafeString(200), primary_key=True),  # one discussion per repo, ever
     sa.Column("num", sa.Integer),
-    sa.Column("fingerprint", sa.String(64)),
-    sa.Column("status", sa.String(16), nullable=False),  # posting (reserved, not confirmed) | open | closed | ...
-    sa.Column("worker", sa.String(200), nullable=False),
+    sa.Column("fingerprint", SafeString(64)),
+    sa.Column("status", SafeString(16), nullable=False),  # posting (reserved, not confirmed) | open | closed | ...
+    sa.Column("worker", SafeString(200), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
@@ -125,10 +161,10 @@ discussions = sa.Table(
 base_facts = sa.Table(
     "base_facts",
     metadata,
-    sa.Column("model_id", sa.String(200), primary_key=True),
-    sa.Column("revision", sa.String(200), primary_key=True),  # as the adapter asked for it; "" for the default
-    sa.Column("sha", sa.String(64), nullable=False),
-    sa.Column("facts", sa.Text, nullable=False),
+    sa.Column("model_id", SafeString(200), primary_key=True),
+    sa.Column("revision", SafeString(200), primary_key=True),  # as the adapter asked for it; "" for the default
+    sa.Column("sha", SafeString(64), nullable=False),
+    sa.Column("facts", SafeText, nullable=False),
     sa.Column("fetched_at", sa.Float, nullable=False),
 )
 
@@ -136,10 +172,10 @@ runs = sa.Table(
     "runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("worker", sa.String(200), nullable=False),
+    sa.Column("worker", SafeString(200), nullable=False),
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float),  # NULL: still running, or killed
-    sa.Column("summary", sa.Text),
+    sa.Column("summary", SafeText),
     # schema 2: what the operator's dashboard charts (also inside `summary`, but queryable)
     sa.Column("linted", sa.Integer),
     sa.Column("failures", sa.Integer),
@@ -152,7 +188,7 @@ discussion_events = sa.Table(
     "discussion_events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("repo", sa.String(200), nullable=False),
+    sa.Column("repo", SafeString(200), nullable=False),
     sa.Column("num", sa.Integer),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("at", sa.Float, nullable=False),
@@ -162,8 +198,8 @@ discussion_events = sa.Table(
 acknowledged = sa.Table(
     "acknowledged",
     metadata,
-    sa.Column("repo", sa.String(200), primary_key=True),
-    sa.Column("sha", sa.String(64)),  # the revision the owner saw when ticking the box
+    sa.Column("repo", SafeString(200), primary_key=True),
+    sa.Column("sha", SafeString(64)),  # the revision the owner saw when ticking the box
     sa.Column("at", sa.Float, nullable=False),
 )
 
@@ -272,7 +308,9 @@ class Store:
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             found = _schema_version(connection)
             metadata.create_all(connection)
-            version = int(found) if found is not None else SCHEMA_VERSION
+            version = parse_int(found) if found is not None else SCHEMA_VERSION
+            if version is None:
+                raise StoreError(f"the database's schema version is {found!r}, not a number: not a hublint crawl store")
             if version > SCHEMA_VERSION:
                 raise StoreError(f"the database has schema {version}, newer than this hublint's {SCHEMA_VERSION}")
             for step in range(version, SCHEMA_VERSION):
@@ -374,9 +412,13 @@ class Store:
             _update_history(connection, claim, lint.findings, now)
         return True
 
-    def record_failure(self, claim: Claim, owner: str, lint: LintRecord, *, retry_at: float | None, now: float) -> bool:
-        """Store a failed attempt: retried at `retry_at`, or given up on for this sha when None."""
-        status = {"status": "retry", "next_attempt_at": retry_at} if retry_at is not None else {"status": "failed"}
+    def record_failure(
+        self, claim: Claim, owner: str, lint: LintRecord, *, retry_at: float | None, now: float, park: bool = False
+    ) -> bool:
+        """Store a failed attempt: retried at `retry_at`; else given up on for this sha, as `failed` (another
+        attempt cannot succeed: gated, gone) or, with `park`, as `parked` (it failed every attempt it was given)."""
+        given_up = "parked" if park else "failed"
+        status = {"status": "retry", "next_attempt_at": retry_at} if retry_at is not None else {"status": given_up}
         with self._transaction() as connection:
             changes = {**status, "attempts": claim.attempts + 1, "last_error": lint.error}
             if not _release_lease(connection, claim, owner, changes):
@@ -593,7 +635,9 @@ def _engine(url: str) -> Engine:
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        # Transactions here last milliseconds: a lock held longer is another program's, and waiting a minute for
+        # it only delays the error.
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         sa.event.listen(engine, "connect", _sqlite_connect)
         # The write lock at BEGIN, not at the first write: a claim's SELECT and UPDATE then see one state.
         sa.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))

@@ -7,6 +7,7 @@ always come from the rule class itself, so a finding can never claim to be somet
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -139,7 +140,7 @@ class Rule:
             severity=severity or self.severity,
             message=message,
             file=file,
-            details=dict(details or {}),
+            details=strict_json(dict(details or {})),
             fix=fix,
         )
 
@@ -176,3 +177,15 @@ def _no_tensors(snapshot: RepoSnapshot) -> str:
     if pickles:
         return f"the adapter ships only {pickles[0]}, a pickle, and no safetensors file"
     return "the repo has no adapter weights"
+
+
+def strict_json(value: Any) -> Any:
+    """`value` with every NaN and infinity (a config may hold them; JSON cannot) replaced by its text, e.g. "nan",
+    so a finding's details are strict JSON wherever they go: reports, SARIF, the crawl store."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(item) for item in value]
+    return value

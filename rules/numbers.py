@@ -62,8 +62,21 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def loads(data: str | bytes) -> Any:
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(parse_int=_bounded_int)
+
+
+def loads(data: str | bytes, *, allow_nan: bool = True) -> Any:
     """`json.loads` for untrusted documents: integers longer than MAX_DIGITS are a ValueError (json.JSONDecodeError's
     base), never Python's int-string limit deep inside. NaN and Infinity load as floats, as Python's json (and so
-    PEFT) reads them: callers that need numbers use `finite_number`."""
-    return json.loads(data, parse_int=_bounded_int)
+    PEFT) reads them, unless `allow_nan` is False (a strict reader such as safetensors' refuses them): callers that
+    need numbers use `finite_number`."""
+    return json.loads(data, parse_int=_bounded_int, parse_constant=None if allow_nan else _no_constant)
+
+
+def raw_decode(text: str, index: int = 0) -> tuple[Any, int]:
+    """`json.JSONDecoder().raw_decode` with `loads`' bounded integers: one value from `index`, and where it ends."""
+    return _DECODER.raw_decode(text, index)

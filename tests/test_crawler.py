@@ -248,7 +248,7 @@ def test_a_failing_repo_is_recorded_retried_on_a_later_run_and_given_up_after_ma
         clock.now += 10**6
         assert run().linted == 0
         with Store(db) as store:
-            assert store.repo(flaky).status == "failed"
+            assert store.repo(flaky).status == "parked"
         failing[0] = False
         write_variant(root, flaky, base_of(KIND_GROWN), 0)  # a new commit gets a fresh start
         assert run().linted == 1

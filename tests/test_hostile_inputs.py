@@ -15,11 +15,12 @@ import pytest
 
 from hublint import rules
 from hublint.cli import main
-from hublint.emulator.samples import CLEAN_ADAPTER, LORA_CONFIG_DEFAULTS
+from hublint.emulator.samples import CLEAN_ADAPTER, LORA_CONFIG_DEFAULTS, TINY_BASE
 from hublint.emulator.server import Emulator
 from hublint.render import FORMATS
 from hublint.rules.peft.config import field_problems
 from tests.builders import base_facts, lora_config, lora_tensors, snapshot
+from tests.test_hostile_properties import strict_json, tiny_hub  # noqa: F401  (tiny_hub: a fixture)
 
 HUB = {"url": ""}  # a real Hub without the bases: base facts are missing (HL403), not a network failure (exit 2)
 
@@ -253,3 +254,72 @@ def test_token_goes_to_the_endpoint_only_and_error_pages_are_read_capped():
         client.get("http://hub.example/api/models", what="downgraded", limit=10)
     assert [auth for _, auth in seen] == ["Bearer hf_secret", "Bearer hf_secret", "Bearer hf_secret", None, None]
     assert client.stats.bytes_downloaded < served[0]  # the 503 page was not read whole before the retry
+
+
+# --- numbers no parser or rule may choke on (issue 10.4): each a report, strict JSON, never an internal error ---
+
+HUGE = "9" * 5000  # past Python's 4,300-digit int-string limit
+Q_PROJ_A = f'"{Q_PROJ}.lora_A.weight": {{"dtype": "F32", "shape": [8, 64], "data_offsets": [0, 2048]}}'
+
+
+def raw_config(**fields: str) -> str:
+    """adapter_config.json on the tiny base with raw JSON text for some values (numbers json.dumps cannot write)."""
+    config = lora_config(base_model_name_or_path=TINY_BASE, target_modules=["q_proj"], r=64)
+    text = json.dumps({key: f"@{key}@" if key in fields else value for key, value in {**config, **fields}.items()})
+    for key, value in fields.items():
+        text = text.replace(f'"@{key}@"', value)
+    return text
+
+
+@pytest.mark.parametrize(
+    "config, header, files, rule",
+    [
+        (raw_config(r=HUGE), None, {}, "HL305"),
+        (raw_config(lora_alpha=HUGE), None, {}, "HL305"),
+        (None, ("{" + Q_PROJ_A.replace("2048]", HUGE + "]") + "}").encode(), {}, "HL304"),
+        (None, ("{" + Q_PROJ_A.replace("[8, 64]", "[NaN, 64]") + "}").encode(), {}, "HL304"),
+        (raw_config(target_modules="[null]"), None, {}, "HL305"),
+        (raw_config(lora_alpha="1e400"), None, {}, None),
+        (raw_config(lora_alpha="NaN", rank_pattern='{"q_proj": Infinity}'), None, {}, "HL305"),
+        (None, None, {"tokenizer_config.json": '{"added_tokens_decoder": {"²": {"content": "x"}}}'}, None),
+        (None, None, {"tokenizer_config.json": '{"added_tokens_decoder": {"' + HUGE + '": {"content": "x"}}}'}, None),
+        (None, None, {"tokenizer.json": '{"added_tokens": [{"id": ' + HUGE + ', "content": "x"}]}'}, None),
+        (None, None, {"README.md": "---\nbase_model: 2024-02-30\nr: " + HUGE + "\n---\n"}, None),
+    ],
+    ids=[
+        "r-5000-digits",
+        "alpha-5000-digits",
+        "header-offset-5000-digits",
+        "header-nan-shape",
+        "target-modules-null",
+        "alpha-1e400",
+        "alpha-nan-pattern-infinity",
+        "tokenizer-key-superscript-two",
+        "tokenizer-key-5000-digits",
+        "tokenizer-id-5000-digits",
+        "card-impossible-date-and-huge-int",
+    ],
+)
+def test_hostile_numbers_are_findings_in_strict_json(
+    tiny_hub,  # noqa: F811
+    tmp_path,
+    capsys,
+    config,
+    header,
+    files,
+    rule,
+):
+    directory = adapter_dir(tmp_path, config if config is not None else raw_config(), header)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    code = main(["check", str(directory), "--endpoint", tiny_hub, "--no-cache", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code in (0, 1) and captured.err == "", captured.err
+    found = {f["rule"]: f for f in strict_json(captured.out)["results"][0]["findings"]}
+    assert rule is None or rule in found
+    for fmt in ("sarif", "text"):
+        assert main(["check", str(directory), "--endpoint", tiny_hub, "--no-cache", "--format", fmt]) == code
+        captured = capsys.readouterr()
+        assert captured.err == ""
+        if fmt == "sarif":
+            strict_json(captured.out)

@@ -9,6 +9,7 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
 from hublint.cli import CRAWL_TIMEOUT, EXIT_OK, UsageError, _fail, _hub_arguments
+from hublint.rules.numbers import parse_int
 
 if TYPE_CHECKING:
     from hublint.crawler import CrawlSummary, DiscussionStep
@@ -126,6 +127,7 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[CrawlSummary], None] | No
 
 
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    value = parse_int(text)
+    if value is None or value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
+    return value

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from hublint.cli import DISCUSS_TIMEOUT, EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments
 from hublint.render.safe import visible, visible_lines
 from hublint.rules.model import Severity
+from hublint.rules.numbers import parse_int
 
 if TYPE_CHECKING:  # bot.discussions imports huggingface_hub: only `discuss` itself pays for it, not every command
     from hublint.discussions import Report
@@ -129,6 +130,7 @@ def _summary(reports: Sequence[Report], *, posted: bool) -> str:
 
 
 def _count(text: str) -> int:
-    if not text.isdigit():
+    value = parse_int(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}")
-    return int(text)
+    return value

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hublint.rules.numbers import parse_int
 from hublint.rules.peft.config import peft_type
 
 Version = tuple[int, int, int]
@@ -127,8 +128,13 @@ class Requirement:
 
 def parse_version(text: object) -> Version | None:
     """'0.21.2', '0.20.1.dev0@abc123' -> (0, 21, 2) / (0, 20, 1); None if it is no version."""
-    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text) if isinstance(text, str) else None
-    return (int(match[1]), int(match[2]), int(match[3] or 0)) if match else None
+    match = re.match(r"([0-9]+)\.([0-9]+)(?:\.([0-9]+))?", text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    major, minor, patch = (parse_int(part) for part in match.groups("0"))
+    if major is None or minor is None or patch is None:
+        return None  # more digits than any version has
+    return major, minor, patch
 
 
 def format_version(version: Version) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 from hublint.rules.peft.config import TRAINABLE_TOKENS, peft_type
 from hublint.rules.snapshot import (
@@ -152,12 +155,80 @@ def trainable_token_indices(config: Mapping[str, Any]) -> dict[str, list[Any]]:
     return {}
 
 
+# PEFT matches rank_pattern/alpha_pattern keys with Python's backtracking `re`: a key like `(a+)+` against a module
+# named `aaaa…a!` takes seconds per letter and holds the GIL. hublint matches them with RE2 (linear time, one pass
+# for all keys) and caps what it will look at; a lookup it cannot decide is UNDECIDED, never a guess.
+MAX_PATTERNS = 2_000  # real configs list at most one key per adapted module (hundreds)
+MAX_PATTERN_LENGTH = 1_000
+MAX_MODULE_LENGTH = 10_000
+
+
+class _Undecided:
+    def __repr__(self) -> str:
+        return "UNDECIDED"
+
+
+UNDECIDED: Any = _Undecided()  # no count, so rules that need one skip the module
+
+
 def pattern_match(patterns: Mapping[str, Any] | None, module: str) -> Any:
-    """PEFT's rank_pattern/alpha_pattern lookup: keys are regexes matched as `(.*\\.)?(key)$`, first match wins."""
-    for key, value in (patterns or {}).items():
+    """PEFT's rank_pattern/alpha_pattern lookup: keys are regexes matched as `(.*\\.)?(key)$`, first match wins.
+
+    None when no key matches; UNDECIDED when a key that could decide is beyond RE2 (look-arounds, back-references)
+    or the keys or the module name are beyond the caps."""
+    if not patterns:
+        return None
+    matcher = _matcher(tuple(str(key) for key in patterns))
+    if matcher is None or len(module) > MAX_MODULE_LENGTH:
+        return UNDECIDED
+    first = matcher.first_match(module)
+    if any(first is None or skipped < first for skipped in matcher.unsupported):
+        return UNDECIDED  # a key hublint cannot evaluate comes first: PEFT might pick it
+    return None if first is None else list(patterns.values())[first]
+
+
+@dataclass(frozen=True)
+class _PatternSet:
+    """The keys RE2 compiled, as one set; `unsupported` are the indexes of keys only Python's `re` understands."""
+
+    compiled: Any  # re2.Set, or None when no key compiled
+    indexes: tuple[int, ...]  # the config's index of each key in `compiled`, in order
+    unsupported: tuple[int, ...]
+
+    def first_match(self, module: str) -> int | None:
+        """The config's index of the first compiled key that matches, or None."""
+        matched = (self.compiled.Match(_utf8(module)) if self.compiled is not None else None) or ()
+        return min((self.indexes[i] for i in matched), default=None)
+
+
+@functools.lru_cache(maxsize=64)
+def _matcher(keys: tuple[str, ...]) -> _PatternSet | None:
+    if len(keys) > MAX_PATTERNS or any(len(key) > MAX_PATTERN_LENGTH for key in keys):
+        return None
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print each refused pattern to stderr
+    compiled = re2.Set.MatchSet(options)
+    indexes, unsupported = [], []
+    for index, key in enumerate(keys):
+        pattern = rf"(.*\.)?({key})$"
         try:
-            if re.match(rf"(.*\.)?({key})$", module):
-                return value
-        except re.error:
+            re.compile(pattern)  # compiling is linear; only matching backtracks
+        except (re.error, RecursionError, OverflowError):
+            continue  # PEFT's own `re` refuses it too: it can never match
+        try:
+            compiled.Add(_utf8(pattern))
+        except re2.error:
+            unsupported.append(index)
             continue
-    return None
+        indexes.append(index)
+    try:
+        if indexes:
+            compiled.Compile()
+    except re2.error:  # over RE2's memory budget
+        return None
+    return _PatternSet(compiled if indexes else None, tuple(indexes), tuple(unsupported))
+
+
+def _utf8(text: str) -> bytes:
+    # a lone surrogate (a valid JSON escape) has no UTF-8 form; RE2 reads it as invalid bytes that nothing matches
+    return text.encode("utf-8", "surrogatepass")

@@ -70,7 +70,7 @@ def configured_rank(config: Mapping[str, Any], module: str) -> int | None:
     if peft_type(config) == ADALORA:
         return _adalora_rank(config, module)
     rank = pattern_match(_mapping(config.get("rank_pattern")), module)
-    rank = rank if rank is not None else config.get("r")
+    rank = rank if rank is not None else config.get("r")  # UNDECIDED is no count: the rank stays unknown
     return rank if _is_count(rank) else None
 
 

@@ -78,13 +78,18 @@ def _layer_ranks(snapshot: RepoSnapshot) -> list[LayerRank]:
             if (layer := _saved_rank(module, factors, layers.weight_shape(module) if trust_base else None))
         ]
     targets = snapshot.config.get("target_modules")
-    if not trust_base or peft_type(snapshot.config) != LORA or not isinstance(targets, list):
+    if not trust_base or peft_type(snapshot.config) != LORA or not _names(targets):
         return []
     return [
         LayerRank(module, rank, shape, ADAPTER_CONFIG)
         for module, shape in layers.modules_matching(targets)
         if len(shape) >= 2 and (rank := configured_rank(snapshot.config, module))
     ]
+
+
+def _names(value: object) -> bool:
+    """A list of module names (`[null]` and the like make PEFT fail: HL305 says so, this rule has nothing to add)."""
+    return isinstance(value, list) and all(isinstance(name, str) for name in value)
 
 
 def _saved_rank(module: str, factors: dict[str, LoraFactor], base_shape: tuple[int, ...] | None) -> LayerRank | None:
