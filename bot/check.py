@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, sel
 from hublint.local import LocalRepo
 from hublint.mirror import HubMirror
 from hublint.rules.peft.ids import is_owned_hub_id
-from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot
+from hublint.snapshots import RepoReader, SubfolderReader, UnreadableRepo, adapter_folders, build_snapshot
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class Checker:
         self.bases = HubBaseFacts(client, cache_dir)
 
     def check(self, target: Target, base_override: str | None = None) -> LintResult:
+        """The repo's primary adapter: the one at its root, else its first subfolder's."""
+        return self.check_adapters(target, base_override)[0]
+
+    def check_adapters(self, target: Target, base_override: str | None = None) -> list[LintResult]:
+        """Every adapter in the repo (the root one, `checkpoint-500/`, `adapters/<name>/`…), one result each."""
         before = self._counters()
         try:
             if target.path is not None:
@@ -67,23 +73,39 @@ class Checker:
         except (HublintError, UnreadableRepo, OSError) as exc:
             source = "local" if target.path is not None else "hub"
             result = LintResult(target.name, source, target.revision, error=_one_line(exc))
-        else:
-            result = self._lint(repo, base_override)
-        result.stats = self._since(before)
-        return result
+            result.stats = self._since(before)
+            return [result]
+        return self.lint_adapters(repo, base_override, before)
 
     def check_repo(self, repo: RepoReader, base_override: str | None = None) -> LintResult:
         """Lint a repository already opened (the bot reads the owner's wishes from the same reader first)."""
-        before = self._counters()
-        result = self._lint(repo, base_override)
-        result.stats = self._since(before)
-        return result
+        return self.lint_adapters(repo, base_override)[0]
 
-    def _lint(self, repo: RepoReader, base_override: str | None) -> LintResult:
+    def lint_adapters(
+        self, repo: RepoReader, base_override: str | None = None, before: Stats | None = None
+    ) -> list[LintResult]:
+        """One result per adapter folder of an opened repo, each with the requests it cost (the first also pays for
+        opening the repo)."""
+        results = []
+        for index, folder in enumerate(adapter_folders(repo.files)):
+            before = before or self._counters()
+            result = self._lint(repo, folder, base_override, primary=index == 0)
+            result.stats = self._since(before)
+            results.append(result)
+            before = None
+        return results
+
+    def _lint(self, repo: RepoReader, folder: str, base_override: str | None, *, primary: bool) -> LintResult:
+        reader = SubfolderReader(repo, folder) if folder else repo
         try:
-            return run_rules(build_snapshot(repo, self.needs, self.bases, base_override), self.rules, self.config)
+            snapshot = build_snapshot(reader, self.needs, self.bases, base_override)
         except (HublintError, UnreadableRepo, OSError) as exc:
-            return LintResult(repo.target, repo.source, repo.revision, error=_one_line(exc))
+            result = LintResult(repo.target, repo.source, repo.revision, error=_one_line(exc))
+        else:
+            if folder:
+                snapshot = dataclasses.replace(snapshot, subfolder=folder, repo_files=repo.files, primary=primary)
+            result = run_rules(snapshot, self.rules, self.config)
+        return in_subfolder(result, folder) if folder else result
 
     def _counters(self) -> Stats:
         return Stats(self.client.stats.http_requests, self.client.stats.bytes_downloaded)
@@ -91,6 +113,16 @@ class Checker:
     def _since(self, before: Stats) -> Stats:
         now = self._counters()
         return Stats(now.http_requests - before.http_requests, now.bytes_downloaded - before.bytes_downloaded)
+
+
+def in_subfolder(result: LintResult, folder: str) -> LintResult:
+    """The result of an adapter in `folder`, its findings' files named from the repo's root."""
+    result.subfolder = folder
+    result.findings = [
+        dataclasses.replace(finding, file=f"{folder}/{finding.file}" if finding.file else folder)
+        for finding in result.findings
+    ]
+    return result
 
 
 def _one_line(exc: Exception) -> str:

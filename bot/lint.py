@@ -45,6 +45,12 @@ class LintResult:
     stats: Stats = field(default_factory=Stats)
     snapshot: RepoSnapshot | None = None
     error: str | None = None  # an operational failure for this target (the CLI exits 2)
+    subfolder: str | None = None  # one of several adapters in the repo: the folder it is in
+
+    @property
+    def label(self) -> str:
+        """How reports name it: the target, and the adapter's folder when the repo holds several."""
+        return f"{self.target} ({self.subfolder}/)" if self.subfolder else self.target
 
     def worst(self) -> Severity | None:
         return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)

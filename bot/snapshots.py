@@ -6,9 +6,10 @@ bytes are worth reading, given what the enabled rules need.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from hublint import parsing, torchbin
@@ -49,6 +50,47 @@ class RepoReader(Protocol):
     def read_range(self, path: str, start: int, length: int) -> tuple[bytes, int | None]: ...
 
     def card(self) -> tuple[dict[str, Any] | None, str | None]: ...
+
+
+MAX_ADAPTERS_PER_REPO = 32  # a repo of thousands of checkpoints is linted on its shallowest few
+
+
+def adapter_folders(paths: Iterable[str]) -> list[str]:
+    """The folders of a repo that hold an adapter_config.json: "" for the root, then subfolders (`checkpoint-500`,
+    `adapters/<name>`), shallowest first. A repo with none has the root, where HL305 reports what is missing."""
+    suffix = "/" + ADAPTER_CONFIG
+    folders = {path.removesuffix(suffix) for path in paths if path.endswith(suffix)}
+    if ADAPTER_CONFIG in paths:
+        folders.add("")
+    ordered = sorted(folders, key=lambda folder: (folder.count("/") if folder else -1, folder))
+    return ordered[:MAX_ADAPTERS_PER_REPO] or [""]
+
+
+@dataclasses.dataclass
+class SubfolderReader:
+    """One adapter in a subfolder of a repo, read as if the folder were the repo: paths are the folder's own."""
+
+    repo: RepoReader
+    subfolder: str
+
+    def __post_init__(self) -> None:
+        prefix = self.subfolder + "/"
+        self.target, self.source, self.revision = self.repo.target, self.repo.source, self.repo.revision
+        self.reads_are_cheap = self.repo.reads_are_cheap
+        self.files = {
+            path.removeprefix(prefix): dataclasses.replace(repo_file, path=path.removeprefix(prefix))
+            for path, repo_file in self.repo.files.items()
+            if path.startswith(prefix)
+        }
+
+    def read(self, path: str) -> bytes:
+        return self.repo.read(f"{self.subfolder}/{path}")
+
+    def read_range(self, path: str, start: int, length: int) -> tuple[bytes, int | None]:
+        return self.repo.read_range(f"{self.subfolder}/{path}", start, length)
+
+    def card(self) -> tuple[dict[str, Any] | None, str | None]:
+        return self.repo.card()  # the model card is the repo's README, wherever the adapter sits
 
 
 class BaseFactsSource(Protocol):

@@ -64,6 +64,7 @@ class LoadRecipe:
     tokenizer_from_adapter: bool = False
     auto_class: str = "AutoModelForCausalLM"  # the transformers class for the adapter's task_type
     trust_remote_code: bool = False  # the base ships its own modelling code (config.json `auto_map`)
+    adapter_subfolder: str | None = None  # one of several adapters in the repo: PEFT's `subfolder=`
 
 
 AUTO_CLASS_BY_TASK = {

@@ -25,6 +25,7 @@ def load_recipe(snapshot: RepoSnapshot, base_model: str, **changes: Any) -> Load
         base_revision=base_revision,
         auto_class=AUTO_CLASS_BY_TASK.get(str(snapshot.config.get("task_type")), "AutoModelForCausalLM"),
         trust_remote_code=custom_code,
+        adapter_subfolder=snapshot.subfolder,
     )
     return dataclasses.replace(recipe, **changes)
 

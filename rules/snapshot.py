@@ -221,6 +221,12 @@ class RepoSnapshot:
     card_error: str | None = None
     base: BaseModelFacts | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # e.g. the repo's own .hublint.toml [tool.hublint]
+    # One of several adapters in a repo (`checkpoint-500/`, `adapters/<name>/`): the folder its files are in, and
+    # the repo's whole listing. `files` then holds that folder's files by their paths inside it. Repo-level rules
+    # (leftovers) speak once per repo, on its primary adapter: the root one, else the first subfolder.
+    subfolder: str | None = None
+    repo_files: Mapping[str, RepoFile] | None = None
+    primary: bool = True
 
     @property
     def config(self) -> Mapping[str, Any]:

@@ -184,7 +184,7 @@ def lint_targets(options: CheckOptions) -> tuple[list[LintResult], str]:
             checker = Checker(client, config, cache_dir=cache_dir, mirror=mirror)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        results = [checker.check(target, options.base_model) for target in targets]
+        results = [result for target in targets for result in checker.check_adapters(target, options.base_model)]
     return results, options.fail_on or file_config.fail_on or "error"
 
 

@@ -20,6 +20,7 @@ def result_dict(result: LintResult) -> dict[str, Any]:
         "target": result.target,
         "revision": result.revision,
         "source": result.source,
+        "subfolder": result.subfolder,  # one of several adapters in the repo (additive: null for the root adapter)
         "findings": [finding_dict(f) for f in result.findings],
         "stats": {"http_requests": result.stats.http_requests, "bytes_downloaded": result.stats.bytes_downloaded},
         "skipped": [{"rule": s.rule, "reason": s.reason} for s in result.skipped],

@@ -105,7 +105,7 @@ class _TargetView:
 
 
 def _target_view(result: LintResult) -> _TargetView:
-    heading = code_span(result.target)
+    heading = code_span(result.label)
     if result.revision:
         heading += f" at {code_span(result.revision[:12])}"
     return _TargetView(

@@ -70,7 +70,7 @@ def _descriptor(rule: type[Rule]) -> dict[str, Any]:
 
 def _result(result: LintResult, finding: Finding, index: dict[str, int]) -> dict[str, Any]:
     file = finding.file or ANCHOR
-    text = finding.message if result.source == "local" else f"{result.target}: {finding.message}"
+    text = finding.message if result.source == "local" else f"{result.label}: {finding.message}"
     markdown = escape(text)
     properties: dict[str, Any] = {
         "category": finding.category.value,

@@ -32,7 +32,7 @@ def render(results: list[LintResult], *, version: str, color: bool = False) -> s
 
 def _result(console: Console, result: LintResult, color: bool) -> None:
     revision = f" @ {visible(result.revision[:12])}" if result.revision else ""
-    console.print(Text.assemble((visible(result.target), "bold"), f"{revision} ({result.source})"))
+    console.print(Text.assemble((visible(result.label), "bold"), f"{revision} ({result.source})"))
     if result.error:
         console.print(Text(f"  could not lint: {visible(result.error)}", style="red"))
         return

@@ -46,7 +46,9 @@ class TrainingLeftovers(Rule):
     needs = frozenset()  # the file list alone: no request beyond the listing
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
-        leftovers = find_leftovers(snapshot.files.values())
+        if not snapshot.primary:  # a repo's leftovers are told once, with its primary adapter
+            return
+        leftovers = find_leftovers((snapshot.repo_files or snapshot.files).values())
         if not leftovers:
             return
         files = [f for leftover in leftovers for f in leftover.files]
