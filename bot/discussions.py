@@ -169,10 +169,13 @@ class DiscussionBot:
             wishes = repo_wishes(repo)
             if wishes.opt_out:
                 return Report(repo_id, Action.SKIP, wishes.opt_out)
-            result = self.checker.check_repo(repo)
-            if result.error:
-                return Report(repo_id, Action.ERROR, result.error)
-            return self.carry_out(self.plan(repo_id, as_owner_configured(result.findings, wishes.config)))
+            # Every adapter in the repo (root, checkpoint-500/, adapters/<name>/): one discussion for them all.
+            results = self.checker.lint_adapters(repo)
+            failed = next((result.error for result in results if result.error), None)
+            if failed:
+                return Report(repo_id, Action.ERROR, failed)
+            findings = [finding for result in results for finding in result.findings]
+            return self.carry_out(self.plan(repo_id, as_owner_configured(findings, wishes.config)))
         except HubError as exc:
             return Report(repo_id, Action.ERROR, str(exc))
 

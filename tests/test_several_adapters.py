@@ -1,0 +1,94 @@
+"""A repo with several adapters — a root adapter plus the Trainer's `checkpoint-500/` (with its optimizer state),
+made by real peft and served by the Hub emulator: each adapter is linted on its own, its findings name its folder,
+its loading code passes `subfolder=` and really loads, and the leftovers are one finding for the whole repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hublint.cli import main
+from hublint.emulator.server import Emulator
+from tests import peft_factory as pf
+
+pytestmark = [pytest.mark.peft, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+REPO = "hl-test/trainer-output"
+OPTIMIZER_BYTES = 5000
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("hub")
+    cases = pf.build_all(root)
+    repo = root / REPO
+    shutil.copytree(root / cases["clean-lora"], repo)
+    checkpoint = repo / "checkpoint-500"
+    shutil.copytree(root / cases["seed-resized-mts"], checkpoint)
+    (checkpoint / "optimizer.pt").write_bytes(b"\0" * OPTIMIZER_BYTES)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    with Emulator(root) as emulator:
+        yield emulator
+
+
+def check(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict]:
+    main(["check", *argv, "--format", "json", "--no-cache", "--fail-on", "never"])
+    return json.loads(capsys.readouterr().out)["results"]
+
+
+def test_each_adapter_is_linted_and_its_findings_name_its_folder(hub, capsys):
+    root, checkpoint = check(capsys, REPO, "--endpoint", hub.url)
+    assert (root["target"], root["subfolder"], checkpoint["subfolder"]) == (REPO, None, "checkpoint-500")
+    assert "HL101" not in {f["rule"] for f in root["findings"]}
+    [hl101] = [f for f in checkpoint["findings"] if f["rule"] == "HL101"]
+    assert hl101["file"].startswith("checkpoint-500/")
+    assert all(f["file"] is None or f["file"].startswith("checkpoint-500") for f in checkpoint["findings"])
+
+
+def test_the_leftovers_are_one_finding_for_the_repo_with_their_bytes(hub, capsys):
+    results = check(capsys, REPO, "--endpoint", hub.url, "--select", "HL405")
+    leftovers = [f for result in results for f in result["findings"]]
+    [finding] = leftovers
+    assert finding["details"]["leftovers"] == ["checkpoint-500"]
+    assert finding["details"]["pickles"] == ["checkpoint-500/optimizer.pt"]
+    checkpoint_bytes = sum(f.stat().st_size for f in (Path(hub.root) / REPO / "checkpoint-500").iterdir())
+    assert finding["details"]["bytes"] == checkpoint_bytes
+
+
+def test_the_checkpoints_loading_code_passes_subfolder_and_loads(hub, capsys, tmp_path):
+    _, checkpoint = check(capsys, REPO, "--endpoint", hub.url)
+    [hl101] = [f for f in checkpoint["findings"] if f["rule"] == "HL101"]
+    code = hl101["fix"]["code"]
+    assert "PeftModel.from_pretrained(model, ADAPTER, subfolder='checkpoint-500')" in code
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HOME=str(tmp_path / "hf"),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_IMPLICIT_TOKEN="1",
+        TRANSFORMERS_VERBOSITY="error",
+    )
+    program = tmp_path / "load.py"
+    program.write_text(code + "\nprint('ROWS', model.get_input_embeddings().weight.shape[0])\n")
+    done = subprocess.run([sys.executable, str(program)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"ROWS {hl101['details']['adapter_rows']}" in done.stdout
+
+
+def test_a_directory_with_several_adapters_is_linted_the_same_way(hub, capsys):
+    results = check(capsys, str(Path(hub.root) / REPO))
+    assert [r["subfolder"] for r in results] == [None, "checkpoint-500"]
+    assert [r["source"] for r in results] == ["local", "local"]
+
+
+def test_the_bot_groups_every_adapters_findings_in_one_discussion(hub, capsys):
+    main(["discuss", REPO, "--endpoint", hub.url, "--token", "", "--timeout", "120"])
+    out = capsys.readouterr().out
+    assert out.count("[bot]") == 1  # one title: one discussion for the repo
+    assert "checkpoint-500" in out and "subfolder='checkpoint-500'" in out
