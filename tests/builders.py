@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -346,3 +347,18 @@ def _tokenizer_from_spec(spec: Mapping[str, Any]) -> TokenizerFacts:
     if "files" in spec:
         kwargs["files"] = tuple(spec["files"])
     return tokenizer(added, **kwargs)
+
+
+def program_env(endpoint: str, home: str) -> dict[str, str]:
+    """The environment a user's loading program runs in: this process's, with the Hub at `endpoint` (the emulator),
+    a fresh HF cache under `home`, and nothing of the developer's own Hub settings or token."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=home,
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_IMPLICIT_TOKEN="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        TRANSFORMERS_VERBOSITY="error",
+    )
+    return env

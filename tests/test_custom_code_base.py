@@ -6,7 +6,6 @@ loading code passes trust_remote_code=True with a pinned revision and loads it; 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from hublint.cli import main
 from hublint.emulator.server import Emulator
+from tests.builders import program_env
 
 pytestmark = [pytest.mark.peft, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -90,15 +90,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
 
 
 def run_program(code: str, hub: Emulator, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env.update(
-        HF_ENDPOINT=hub.url,
-        HF_HOME=str(tmp_path / "hf-home"),
-        HF_HUB_DISABLE_XET="1",
-        HF_HUB_DISABLE_IMPLICIT_TOKEN="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        TRANSFORMERS_VERBOSITY="error",
-    )
+    env = program_env(hub.url, str(tmp_path / "hf-home"))
     tmp_path.mkdir(parents=True, exist_ok=True)
     script = tmp_path / "load.py"
     script.write_text(code + "\nprint('EMBEDDING_ROWS_LOADED', model.get_input_embeddings().weight.shape[0])\n")

@@ -5,7 +5,6 @@ its loading code passes `subfolder=` and really loads, and the leftovers are one
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 from hublint.cli import main
 from hublint.emulator.server import Emulator
 from tests import peft_factory as pf
+from tests.builders import program_env
 
 pytestmark = [pytest.mark.peft, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -66,14 +66,7 @@ def test_the_checkpoints_loading_code_passes_subfolder_and_loads(hub, capsys, tm
     [hl101] = [f for f in checkpoint["findings"] if f["rule"] == "HL101"]
     code = hl101["fix"]["code"]
     assert "PeftModel.from_pretrained(model, ADAPTER, subfolder='checkpoint-500')" in code
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env.update(
-        HF_ENDPOINT=hub.url,
-        HF_HOME=str(tmp_path / "hf"),
-        HF_HUB_DISABLE_XET="1",
-        HF_HUB_DISABLE_IMPLICIT_TOKEN="1",
-        TRANSFORMERS_VERBOSITY="error",
-    )
+    env = program_env(hub.url, str(tmp_path / "hf"))
     program = tmp_path / "load.py"
     program.write_text(code + "\nprint('ROWS', model.get_input_embeddings().weight.shape[0])\n")
     done = subprocess.run([sys.executable, str(program)], env=env, capture_output=True, text=True, timeout=300)
