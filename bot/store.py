@@ -464,6 +464,18 @@ class Store:
             # RETURNING, not rowcount: drivers need not report a row count for INSERT
             return connection.execute(statement.returning(discussions.c.repo)).first() is not None
 
+    def open_discussions(self, limit: int) -> list[DiscussionRecord]:
+        """The bot's posted discussions still open on the Hub as last seen, the longest unchecked first."""
+        query = (
+            sa.select(discussions)
+            .where(discussions.c.status.in_(("open", "draft")), discussions.c.num.isnot(None))
+            .order_by(discussions.c.updated_at, discussions.c.repo)
+            .limit(limit)
+        )
+        with self._transaction() as connection:
+            rows = list(connection.execute(query))
+        return [DiscussionRecord(row.repo, row.num, row.fingerprint, row.status) for row in rows]
+
     def drop_reservation(self, repo_id: str, owner: str) -> None:
         """Give the slot back: the reservation's holder knows that nothing was posted (a cap, a refusal)."""
         with self._transaction() as connection:

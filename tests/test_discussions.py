@@ -539,3 +539,29 @@ def test_the_posted_python_block_loads_the_adapter(
     run = subprocess.run([sys.executable, "-c", naive], env=env, capture_output=True, text=True, timeout=300)
     quoted = re.search(r"size mismatch for …: (copying a param with shape .*\.)\n", body)
     assert quoted and run.returncode != 0 and quoted.group(1) in run.stderr, run.stderr[-3000:]
+
+
+# -- what became of the bot's discussions (the dashboard's fix rate) ------------------------------------------------
+
+
+def test_the_crawl_re_reads_open_discussions_and_records_each_status_change(
+    emulator: Emulator, hub_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hublint.discussion_status import refresh_open_discussions
+    from hublint.store import DiscussionRecord, Store
+
+    repos = [clone(hub_root, PADDED_ADAPTER, f"{OWNER}/status-{n}") for n in range(3)]
+    for repo in repos:
+        discuss(emulator, capsys, repo, "--post")
+    HfApi(endpoint=emulator.url, token="hf_owner").change_discussion_status(repos[0], 1, "closed")
+    shutil.rmtree(hub_root / repos[1])  # the owner deleted the repo
+    with Store(f"sqlite:///{tmp_path / 'crawl.db'}") as store, HubClient(emulator.url, token=False) as client:
+        for repo in repos:
+            store.save_discussion(DiscussionRecord(repo, 1, "f" * 64, "open"), "test", now=1.0)
+        summary = refresh_open_discussions(store, HubDiscussions(client), worker="test", limit=10, now=2.0)
+        assert (summary.checked, summary.changed, summary.failed) == (3, 2, 0)
+        assert [store.discussion(repo).status for repo in repos] == ["closed", "deleted", "open"]
+        events = [(e.repo, e.status) for e in store.discussion_events() if e.at == 2.0]
+        assert sorted(events) == sorted([(repos[0], "closed"), (repos[1], "deleted")])
+        again = refresh_open_discussions(store, HubDiscussions(client), worker="test", limit=10, now=3.0)
+        assert (again.checked, again.changed) == (1, 0)  # only the one still open, and one request for it

@@ -77,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
         except HublintError as exc:
             print(crawler.summary.line())
             return _fail(str(exc))
-    print(summary.line())
+        print(summary.line())
+        if discuss is not None:  # what became of the bot's open discussions: the dashboard's fix rate
+            from hublint.discussion_status import refresh_open_discussions
+
+            refreshed = refresh_open_discussions(store, discuss.bot.hub, worker="crawl")
+            print(f"discussions: {refreshed.checked} open ones re-read, {refreshed.changed} changed status")
     return EXIT_OK  # repos that failed are recorded and retried by a later run: not the crawl's failure
 
 
