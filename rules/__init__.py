@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from hublint.rules.compat.hl601_requires_newer_peft import RequiresNewerPeft
+from hublint.rules.compat.hl605_unknown_peft_type import UnknownPeftType
+from hublint.rules.compat.hl606_task_type_unsupported_by_base import TaskTypeUnsupportedByBase
+from hublint.rules.compat.hl607_not_a_peft_adapter import NotAPeftAdapter
 from hublint.rules.model import Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
 from hublint.rules.provenance.hl401_pickle_weights import PickleWeights
 from hublint.rules.provenance.hl402_base_model_not_hub_id import BaseModelNotHubId
@@ -24,6 +27,7 @@ from hublint.rules.shape.hl303_rank_config_tensor_mismatch import RankConfigTens
 from hublint.rules.shape.hl304_malformed_safetensors import MalformedSafetensors
 from hublint.rules.shape.hl305_missing_adapter_files import MissingAdapterFiles
 from hublint.rules.shape.hl306_malformed_pytorch_checkpoint import MalformedPytorchCheckpoint
+from hublint.rules.shape.hl308_task_head_labels_mismatch import TaskHeadLabelsMismatch
 from hublint.rules.vocab.hl101_embedding_vocab_mismatch import EmbeddingVocabMismatch
 from hublint.rules.vocab.hl102_tokenizer_exceeds_embeddings import TokenizerExceedsEmbeddings
 from hublint.rules.vocab.hl103_untrained_new_tokens import UntrainedNewTokens
@@ -49,6 +53,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     MalformedSafetensors,
     MissingAdapterFiles,
     MalformedPytorchCheckpoint,
+    TaskHeadLabelsMismatch,
     PickleWeights,
     BaseModelNotHubId,
     BaseModelUnavailable,
@@ -59,6 +64,9 @@ ALL_RULES: tuple[type[Rule], ...] = (
     RankExceedsServingLimits,
     UnservableAdapterParts,
     RequiresNewerPeft,
+    UnknownPeftType,
+    TaskTypeUnsupportedByBase,
+    NotAPeftAdapter,
 )
 
 _BY_KEY: dict[str, type[Rule]] = {

@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hublint.rules.peft.config import method_names, peft_type
+from hublint.rules.peft.config import peft_type
+from hublint.rules.peft.methods import FAMILY_NOTES, foreign_format, method_names, method_of
 
 if TYPE_CHECKING:
     from hublint.rules.snapshot import RepoSnapshot
@@ -65,16 +66,8 @@ class LoadRecipe:
     auto_class: str = "AutoModelForCausalLM"  # the transformers class for the adapter's task_type
     trust_remote_code: bool = False  # the base ships its own modelling code (config.json `auto_map`)
     adapter_subfolder: str | None = None  # one of several adapters in the repo: PEFT's `subfolder=`
-
-
-AUTO_CLASS_BY_TASK = {
-    "CAUSAL_LM": "AutoModelForCausalLM",
-    "SEQ_2_SEQ_LM": "AutoModelForSeq2SeqLM",
-    "SEQ_CLS": "AutoModelForSequenceClassification",
-    "TOKEN_CLS": "AutoModelForTokenClassification",
-    "QUESTION_ANS": "AutoModelForQuestionAnswering",
-    "FEATURE_EXTRACTION": "AutoModel",
-}
+    num_labels: int | None = None  # rows of the saved classification head, when the Auto class must be told
+    task_type_override: str | None = None  # load with this task_type instead of the config's unusable one
 
 
 @dataclass(frozen=True)
@@ -114,6 +107,8 @@ class Rule:
     reads_tensors: ClassVar[bool] = True
     # With Need.BASE: the rule compares against the base's tensor shapes, so it is skipped when they are unknown.
     reads_base_shapes: ClassVar[bool] = False
+    # Runs on adapter_config.json files of other tools (MLX-LM, Tunix), which every other rule leaves alone.
+    judges_foreign_configs: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         unknown = set(options or {}) - set(self.options)
@@ -150,9 +145,12 @@ class Rule:
         Every rule that does not run says why: a skip is reported, never a silent nothing."""
         if Need.CONFIG in self.needs and snapshot.adapter_config is None:
             return "needs adapter_config.json, which is missing or unparsable"
-        kind = peft_type(snapshot.config)
-        if self.peft_types is not None and kind not in self.peft_types:
-            return f"applies to {method_names(self.peft_types)} adapters only; this one is {kind or 'of no peft_type'}"
+        foreign = foreign_format(snapshot.config)
+        if foreign and not self.judges_foreign_configs:
+            return f"adapter_config.json was written by {foreign}, not PEFT, so no PEFT rule applies"
+        method_reason = self._method_skip_reason(snapshot)
+        if method_reason:
+            return method_reason
         if Need.WEIGHTS in self.needs and snapshot.weights_unsupported:  # e.g. a legacy .bin: not read at all
             return f"needs the adapter's tensor headers: {snapshot.weights_unsupported}"
         if Need.WEIGHTS in self.needs and self.reads_tensors and not any(w.tensors for w in snapshot.weights):
@@ -165,6 +163,21 @@ class Rule:
             why = base.shapes_unavailable or f"{base.model_id} has no readable safetensors header"
             return f"needs the base model's tensor shapes: {why}"
         return None
+
+    def _method_skip_reason(self, snapshot: RepoSnapshot) -> str | None:
+        """Why the rule cannot judge this PEFT method: it covers others, or PEFT does not know the peft_type."""
+        if self.peft_types is None:
+            return None
+        kind = peft_type(snapshot.config)
+        if kind is None:
+            return f"applies to {method_names(self.peft_types)} adapters only; this one is of no peft_type"
+        method = method_of(snapshot.config)
+        if method is None:
+            return f"peft_type {kind!r} is unknown to PEFT (HL605), so its tensors cannot be interpreted"
+        if kind in self.peft_types:
+            return None
+        note = FAMILY_NOTES[method.family]
+        return f"applies to {method_names(self.peft_types)} adapters only; this one is {kind} ({note})"
 
 
 def _no_tensors(snapshot: RepoSnapshot) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hublint.rules.model import AUTO_CLASS_BY_TASK, LoadRecipe
+from hublint.rules.model import LoadRecipe
+from hublint.rules.peft.tasks import auto_class, saved_num_labels
 from hublint.rules.snapshot import RepoSnapshot
 
 
@@ -23,7 +24,8 @@ def load_recipe(snapshot: RepoSnapshot, base_model: str, **changes: Any) -> Load
         adapter=snapshot.hub_id or snapshot.target,
         adapter_revision=snapshot.requested_revision,
         base_revision=base_revision,
-        auto_class=AUTO_CLASS_BY_TASK.get(str(snapshot.config.get("task_type")), "AutoModelForCausalLM"),
+        auto_class=auto_class(snapshot.config),
+        num_labels=saved_num_labels(snapshot),  # a classification head loads only onto as many label rows
         trust_remote_code=custom_code,
         adapter_subfolder=snapshot.subfolder,
     )

@@ -3,6 +3,8 @@ loading code of every HL101 finding executed against the same server with the re
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -12,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from hublint import rules
 from hublint.cli import main
 from hublint.emulator.server import Emulator
+from hublint.rules.peft.layers import UNPREFIXED_TYPES
 from tests import peft_factory as pf
 
 pytestmark = pytest.mark.peft
@@ -37,6 +41,7 @@ EXPECTED_HL1 = {
     "rank-pattern": set(),
     "big-rank": set(),
     "rslora-r64": set(),
+    **{name: set() for name in pf.CASES if name.startswith("method-") or pf.CASES[name].task != "CAUSAL_LM"},
 }
 
 
@@ -61,7 +66,21 @@ EXPECTED_ALL = {
     "rank-pattern": {"HL502"},
     "big-rank": {"HL201", "HL202"},
     "rslora-r64": {"HL201", "HL202", "HL502"},
+    # Every method but LoRA: no server takes it (HL502). LiLY's per-layer B is full-size and SHADOW saves a copy
+    # of the backbone, a large share of the tiny base (HL202).
+    **{case.name: {"HL502"} for case in pf.METHOD_CASES},
+    "method-lily": {"HL202", "HL502"},
+    "method-shadow": {"HL202", "HL502"},
+    # Task heads and task types: clean, except a head with 3 labels on a base whose config gives 2 (HL308) and a
+    # causal LM saved as SEQ_2_SEQ_LM (HL606).
+    **{case.name: set() for case in pf.TASK_CASES},
+    "bert-seq-cls-3-labels": {"HL308"},
+    "llama-seq2seq-task": {"HL606"},
 }
+# The errors that mean "the usual loading code fails"; HL102 (untrained-tokens) loads and fails at inference.
+LOAD_ERRORS = {"HL101", "HL308", "HL606"}
+# Rules that judge LoRA factors only: on other methods they skip, saying why.
+LORA_ONLY = {"HL201", "HL203", "HL301", "HL303", "HL501"}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +119,15 @@ def test_whole_catalogue_flags_each_case_where_it_applies_and_nowhere_else(hub, 
     _, document = check_json(capsys, pf.CASES[case].repo_id, "--endpoint", hub.url)
     [result] = document["results"]
     assert {f["rule"] for f in result["findings"] if f["severity"] != "info"} == EXPECTED_ALL[case], result
-    assert result["skipped"] == []
+    method = pf.CASES[case].method
+    if method == "LORA":
+        assert result["skipped"] == []
+    else:  # AdaLoRA has rank-r factors too: only the rules about LoRA's r and serving limits skip it
+        skipped = {s["rule"] for s in result["skipped"]}
+        expected = LORA_ONLY - {"HL201", "HL301", "HL303"} if method == "ADALORA" else LORA_ONLY
+        # Prompt learning (and adaption prompts) touch no named base module: HL302 has nothing to look up.
+        assert skipped == (expected | {"HL302"} if method in UNPREFIXED_TYPES else expected)
+        assert all(f"{method} adapter" in s["reason"] for s in result["skipped"])
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED_HL1))
@@ -136,35 +163,82 @@ def test_padded_resize_details_and_fix_use_header_rows(hub, capsys):
 
 
 HL101_CASES = sorted(case for case, codes in EXPECTED_HL1.items() if "HL101" in codes)
+FIXABLE = [(case, "HL101") for case in HL101_CASES] + [
+    ("bert-seq-cls-3-labels", "HL308"),
+    ("llama-seq2seq-task", "HL606"),
+]
 
 
-@pytest.mark.parametrize("case", HL101_CASES)
-def test_fix_code_loads_the_adapter(hub, capsys, tmp_path, case):
-    """The program in fix.code runs as-is against the server and really loads the adapter's saved rows."""
-    repo_id = pf.CASES[case].repo_id
-    _, document = check_json(capsys, repo_id, "--endpoint", hub.url, "--select", "HL101")
-    [finding] = document["results"][0]["findings"]
-    program = tmp_path / "load.py"
-    rows = finding["details"]["adapter_rows"]
-    # Run the program unchanged, then prove the embedding now has the adapter's rows.
-    program.write_text(finding["fix"]["code"] + f"\nassert model.get_input_embeddings().weight.shape[0] == {rows}\n")
+def _proof(finding: dict) -> str:
+    """What must hold after the fix code ran: the adapter's saved rows, or its labels, are really loaded."""
+    if finding["rule"] == "HL101":
+        return f"assert model.get_input_embeddings().weight.shape[0] == {finding['details']['adapter_rows']}"
+    if finding["rule"] == "HL308":
+        return f"assert model.base_model.model.config.num_labels == {finding['details']['adapter_labels']}"
+    return "assert model.peft_config['default'].task_type == 'CAUSAL_LM'"
+
+
+# Each program runs as-is, as its own __main__, in one interpreter: importing torch and transformers once instead of
+# once per program keeps this under a minute on a busy 2-core machine.
+RUN_PROGRAMS = textwrap.dedent(
+    """
+    import json, runpy, sys, traceback
+    outcomes = {}
+    for name, path in json.loads(sys.argv[1]).items():
+        try:
+            runpy.run_path(path, run_name="__main__")
+        except BaseException:
+            outcomes[name] = traceback.format_exc()[-3000:]
+        else:
+            outcomes[name] = "loaded"
+    print(json.dumps(outcomes))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def fix_runs(hub, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Every fixable case's fix.code, followed by the proof that it loaded what the adapter holds, run together."""
+    workdir = tmp_path_factory.mktemp("fix-code")
+    programs = {}
+    for case, code in FIXABLE:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            main(["check", pf.CASES[case].repo_id, "--endpoint", hub.url, "--select", code, "--format", "json"])
+        [finding] = json.loads(out.getvalue())["results"][0]["findings"]
+        program = workdir / f"{case}-{code}.py"
+        program.write_text(finding["fix"]["code"] + "\n" + _proof(finding) + "\n")
+        programs[f"{case}-{code}"] = str(program)
+    script = workdir / "run.py"
+    script.write_text(RUN_PROGRAMS)
     run = subprocess.run(
-        [sys.executable, str(program)], env=runtime_env(hub, tmp_path), capture_output=True, text=True, timeout=300
+        [sys.executable, str(script), json.dumps(programs)],
+        env=runtime_env(hub, workdir),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("case", "code"), FIXABLE)
+def test_fix_code_loads_the_adapter(fix_runs, case, code):
+    """The program in fix.code runs as-is against the server and really loads the adapter."""
+    assert fix_runs[f"{case}-{code}"] == "loaded"
 
 
 NAIVE_LOAD = textwrap.dedent(
     """
     import json, sys
+    import transformers
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
     outcomes = {}
-    for base, adapter in json.loads(sys.argv[1]):
-        model = AutoModelForCausalLM.from_pretrained(base)
+    for auto_class, base, adapter in json.loads(sys.argv[1]):
         try:
+            model = getattr(transformers, auto_class).from_pretrained(base)
             PeftModel.from_pretrained(model, adapter)
-        except (RuntimeError, IndexError) as exc:
+        except (RuntimeError, IndexError, ValueError) as exc:
             outcomes[adapter] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         else:
             outcomes[adapter] = "loaded"
@@ -173,11 +247,12 @@ NAIVE_LOAD = textwrap.dedent(
 )
 
 
-def test_naive_load_fails_exactly_where_hl101_fires(hub, tmp_path):
-    """Over HTTP from the emulator, as a user would: the plain load fails for every HL101 case and no other."""
+def test_naive_load_fails_exactly_where_a_load_error_fires(hub, tmp_path):
+    """Over HTTP from the emulator, as a user would: the task's Auto class on the base, then the adapter. It fails
+    for every case with a load error (HL101, HL308, HL606) and no other, whatever the method or task."""
     script = tmp_path / "naive.py"
     script.write_text(NAIVE_LOAD)
-    pairs = [(pf.CASES[c].base, pf.CASES[c].repo_id) for c in sorted(EXPECTED_HL1)]
+    pairs = [(pf.AUTO_CLASS[c.task], c.base, c.repo_id) for c in pf.CASES.values()]
     run = subprocess.run(
         [sys.executable, str(script), json.dumps(pairs)],
         env=runtime_env(hub, tmp_path),
@@ -188,4 +263,20 @@ def test_naive_load_fails_exactly_where_hl101_fires(hub, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     outcomes = json.loads(run.stdout.strip().splitlines()[-1])
     failed = {adapter for adapter, outcome in outcomes.items() if outcome != "loaded"}
-    assert failed == {pf.CASES[c].repo_id for c in HL101_CASES}, outcomes
+    assert failed == {pf.CASES[c].repo_id for c, codes in EXPECTED_ALL.items() if codes & LOAD_ERRORS}, outcomes
+    errors = {code for codes in EXPECTED_ALL.values() for code in codes if rules.get(code).severity.value == "error"}
+    assert errors - LOAD_ERRORS == {"HL102"}  # the one error that strikes at inference, not at load
+
+
+# `.bin` twins (adapter_model.bin from torch.save, same tensors): built when tests/peft_factory.py's SERIALIZATIONS
+# holds "bin", once hublint reads .bin headers without unpickling. Each must get its safetensors twin's verdict.
+BIN_TWINS = sorted(pf.CASES) if "bin" in pf.SERIALIZATIONS else []
+
+
+@pytest.mark.parametrize("case", BIN_TWINS)
+def test_a_bin_twin_gets_the_same_verdict_as_its_safetensors_twin(hub, capsys, case):
+    verdicts = []
+    for repo_id in (pf.CASES[case].repo_id, pf.CASES[case].repo_id + "-bin"):
+        _, document = check_json(capsys, repo_id, "--endpoint", hub.url)
+        verdicts.append({f["rule"] for f in document["results"][0]["findings"]} - {"HL401"})  # HL401: pickle
+    assert verdicts[0] == verdicts[1]

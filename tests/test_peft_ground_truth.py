@@ -7,6 +7,7 @@ types after reading a model card: load the base, then `PeftModel.from_pretrained
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +18,14 @@ pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 import torch
-from peft import AutoPeftModelForCausalLM, PeftModel
+import transformers
+from peft import AutoPeftModelForCausalLM, PeftModel, PeftType
 from safetensors import safe_open
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import AutoTokenizer, PreTrainedModel
 
+from hublint.rules.peft.methods import METHODS, PROMPT_FAMILY, component_index, is_frozen
+from hublint.rules.peft.tasks import AUTO_CLASS_BY_TASK, TASKS_BY_MODEL_TYPE
 from tests import peft_factory as pf
 
 # PEFT/transformers chatter (tied weights, gradient checkpointing renames) is not what these tests are about.
@@ -32,7 +36,10 @@ pytestmark = [
 ]
 
 RESIZED = [name for name, case in pf.CASES.items() if case.saved_rows]
-LOADS_NAIVELY = [name for name, case in pf.CASES.items() if case.naive_load == "ok"]
+# In-process loads compare every saved tensor with its loaded twin; the other methods' loads are checked end to
+# end (tests/test_e2e_peft.py) and their key names below.
+LOADS_NAIVELY = [name for name, case in pf.CASES.items() if case.naive_load == "ok" and case.method == "LORA"]
+LORA_CASES = [name for name, case in pf.CASES.items() if case.method == "LORA"]
 EMBEDDING_MODULES = ("embed_tokens", "lm_head")
 
 
@@ -50,7 +57,8 @@ def at_root(hub_root: Path) -> Iterator[Path]:
 
 
 def _base(root: Path, case: pf.Case, rows: int | None = None) -> PreTrainedModel:
-    model = AutoModelForCausalLM.from_pretrained(root / case.base)
+    labels = {"num_labels": case.num_labels} if case.num_labels else {}
+    model = getattr(transformers, pf.AUTO_CLASS[case.task]).from_pretrained(root / case.base, **labels)
     if rows is not None:
         model.resize_token_embeddings(rows, mean_resizing=False)
     return model
@@ -84,6 +92,12 @@ def _loaded_twin(state: dict[str, torch.Tensor], saved_key: str) -> torch.Tensor
         f"{stem}.default.weight",  # lora_A.weight -> lora_A.default.weight
         f"{stem}.modules_to_save.default.weight",  # ModulesToSaveWrapper
     ):
+        if candidate in state:
+            return state[candidate]
+    # A wrapped task head: `classifier.dense.bias` lives at `classifier.modules_to_save.default.dense.bias`.
+    parts = saved_key.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        candidate = ".".join([*parts[:end], "modules_to_save", "default", *parts[end:]])
         if candidate in state:
             return state[candidate]
     return None
@@ -137,7 +151,7 @@ def test_shipped_tokenizer_matches_the_case(hub_root: Path, name: str) -> None:
     assert len(AutoTokenizer.from_pretrained(adapter)) == case.tokenizer_len
 
 
-@pytest.mark.parametrize("name", list(pf.CASES))
+@pytest.mark.parametrize("name", LORA_CASES)
 def test_adapters_are_trained(hub_root: Path, name: str) -> None:
     # lora_B starts at zero: a non-zero lora_B proves the optimizer ran and the file is not an untouched init.
     lora_b = [v for k, v in _saved(hub_root, pf.CASES[name]).items() if "lora_B" in k or "lora_embedding_B" in k]
@@ -146,7 +160,7 @@ def test_adapters_are_trained(hub_root: Path, name: str) -> None:
 
 
 def test_bases(hub_root: Path) -> None:
-    for base in pf.BASES:
+    for base in pf.LLAMA_BASES:
         config = json.loads((hub_root / base / "config.json").read_text())
         assert config["vocab_size"] == pf.BASE_VOCAB
         assert config["tie_word_embeddings"] is (base == pf.BASE_TIED)
@@ -178,7 +192,7 @@ def test_the_seed_quirk_depends_on_whether_peft_could_reach_the_base(hub_root: P
 # ------------------------------------------------------------------------------------------ real loads
 
 
-@pytest.mark.parametrize("name", [n for n, c in pf.CASES.items() if c.naive_load == "size mismatch"])
+@pytest.mark.parametrize("name", [n for n, c in pf.CASES.items() if c.naive_load == "size mismatch" and c.saved_rows])
 def test_naive_load_fails_with_size_mismatch(hub_root: Path, name: str) -> None:
     case = pf.CASES[name]
     with pytest.raises(RuntimeError, match="size mismatch") as error:
@@ -278,3 +292,108 @@ def test_builds_are_deterministic(hub_root: Path, tmp_path: Path) -> None:
     assert (tmp_path / pf.BASE / "model.safetensors").read_bytes() == (
         hub_root / pf.BASE / "model.safetensors"
     ).read_bytes()
+
+
+# ------------------------------------------------------------------------------------------ methods and tasks
+
+
+def test_the_method_table_is_the_installed_peft_types() -> None:
+    assert set(METHODS) == {t.value for t in PeftType}
+    built = {case.method for case in pf.CASES.values()}
+    assert set(METHODS) - built == set(pf.METHODS_NOT_BUILT)
+
+
+def _in_memory_key(key: str, index: int) -> str:
+    """PEFT strips the adapter name on save; it sits right after the method's attribute (`vera_lambda_b.default`)."""
+    parts = key.split(".")
+    if parts[index + 1 : index + 2] != ["default"]:
+        parts.insert(index + 1, "default")
+    return ".".join(parts)
+
+
+@pytest.mark.parametrize("case", pf.METHOD_CASES, ids=lambda c: c.method)
+def test_every_saved_key_is_understood_and_frozen_means_untrained(hub_root: Path, case: pf.Case) -> None:
+    """methods.py names the module attribute of every key PEFT saves, and calls frozen exactly the saved tensors
+    that a trainable load does not train (random projections, index tables)."""
+    method = METHODS[case.method]
+    saved = _saved(hub_root, case)
+    if method.family == PROMPT_FAMILY:
+        assert all(not k.startswith("base_model.") for k in saved)
+        return
+    model = PeftModel.from_pretrained(_base(hub_root, case), hub_root / case.repo_id, is_trainable=True)
+    # By storage, not name: a parameter shared by every layer (VB-LoRA's bank, LiLY's B) is named once.
+    trained = {p.data_ptr() for p in model.parameters() if p.requires_grad}
+    state = model.state_dict()
+    for key in saved:
+        index = component_index(method, key)
+        assert index is not None, f"{key}: no {case.method} tensor name"
+        loaded = next((state[k] for k in (_in_memory_key(key, index), key) if k in state), None)
+        # SHiRA's and FRoD's index tables are plain attributes PEFT rebuilds from the file: never trained.
+        assert is_frozen(method, key) == (loaded is None or loaded.data_ptr() not in trained), key
+
+
+def test_task_table_matches_the_installed_transformers() -> None:
+    from transformers.models.auto import modeling_auto as auto
+
+    mappings = {
+        "CAUSAL_LM": auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        "SEQ_2_SEQ_LM": auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+        "SEQ_CLS": auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+        "TOKEN_CLS": auto.MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES,
+        "QUESTION_ANS": auto.MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
+        "FEATURE_EXTRACTION": auto.MODEL_MAPPING_NAMES,
+    }
+    assert set(mappings) == set(AUTO_CLASS_BY_TASK)
+    for model_type, tasks in TASKS_BY_MODEL_TYPE.items():
+        assert tasks == {task for task, names in mappings.items() if model_type in names}, model_type
+
+
+def test_task_bases_have_no_head_and_the_adapters_carry_it(hub_root: Path) -> None:
+    with safe_open(hub_root / pf.BASE_BERT / "model.safetensors", "pt") as f:
+        names = f.keys()
+    assert not any(k.startswith(("classifier", "qa_outputs")) for k in names)
+    heads = {
+        "bert-seq-cls": {"classifier.weight": [2, 64]},
+        "bert-seq-cls-3-labels": {"classifier.weight": [3, 64]},
+        "roberta-seq-cls": {"classifier.dense.weight": [64, 64], "classifier.out_proj.weight": [2, 64]},
+        "llama-seq-cls": {"score.weight": [2, 64]},
+        "bert-qa": {"qa_outputs.weight": [2, 64]},
+    }
+    for name, expected in heads.items():
+        with safe_open(hub_root / pf.CASES[name].repo_id / "adapter_model.safetensors", "pt") as f:
+            for head, shape in expected.items():
+                assert f.get_slice(f"base_model.model.{head}").get_shape() == shape, name
+
+
+def test_a_head_with_other_labels_fails_the_naive_load_and_loads_with_num_labels(hub_root: Path) -> None:
+    case = pf.CASES["bert-seq-cls-3-labels"]
+    default = transformers.AutoModelForSequenceClassification.from_pretrained(hub_root / case.base)
+    with pytest.raises(RuntimeError, match=r"size mismatch for .*classifier.*\[3, 64\]\) from checkpoint"):
+        PeftModel.from_pretrained(default, hub_root / case.repo_id)
+    model = PeftModel.from_pretrained(_base(hub_root, case), hub_root / case.repo_id)
+    _assert_loaded_equals_saved(model, _saved(hub_root, case))
+
+
+def test_a_task_the_base_has_no_auto_class_for_fails_before_any_weight(hub_root: Path) -> None:
+    case = pf.CASES["llama-seq2seq-task"]
+    with pytest.raises(ValueError, match="Unrecognized configuration class"):
+        transformers.AutoModelForSeq2SeqLM.from_pretrained(hub_root / case.base)
+
+
+@pytest.mark.parametrize("written", ["lora", "QLORA", "BONE"])
+def test_peft_refuses_the_peft_types_hl605_reports(
+    hub_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], written: str
+) -> None:
+    from peft import PeftConfig
+
+    from hublint.cli import main
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(hub_root / pf.CASES["clean-lora"].repo_id, adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "peft_type": written}))
+    with pytest.raises(KeyError, match=written):
+        PeftConfig.from_pretrained(adapter)
+    assert main(["check", str(adapter), "--select", "HL605", "--format", "json"]) == 1
+    [finding] = json.loads(capsys.readouterr().out)["results"][0]["findings"]
+    assert finding["rule"] == "HL605" and finding["details"]["peft_type"] == written

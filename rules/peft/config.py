@@ -18,14 +18,15 @@ from typing import Any
 
 LORA, ADALORA = "LORA", "ADALORA"  # AdaLoraConfig extends LoraConfig, except that its rank_pattern holds masks
 TRAINABLE_TOKENS = "TRAINABLE_TOKENS"
-# How people write the methods a rule names in a skip reason; others show as PEFT's own peft_type.
-_METHOD_NAMES = {LORA: "LoRA", ADALORA: "AdaLoRA"}
 
 
 def peft_type(config: Mapping[str, Any]) -> str | None:
-    """The config's `peft_type`, upper-cased as PEFT's `PeftType` enum spells it; None when absent or not text."""
+    """The config's `peft_type` exactly as written; None when absent, empty or not text.
+
+    Not normalised: PEFT looks it up case-sensitively (peft 0.21.2 raises `KeyError: 'lora'`), so "lora" is not
+    LORA; HL605 reports it, and the rules that judge LoRA skip it."""
     value = config.get("peft_type")
-    return value.strip().upper() if isinstance(value, str) and value.strip() else None
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,6 @@ def _int_list(value: Any) -> bool:
 
 def _str_keys(value: Any) -> bool:
     return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
-
-
-def method_names(kinds: frozenset[str]) -> str:
-    """{"LORA", "ADALORA"} -> "LoRA and AdaLoRA"."""
-    names = [_METHOD_NAMES.get(kind, kind) for kind in sorted(kinds, key=lambda k: (k != LORA, k))]
-    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 # key -> (accepts the value when the key is present, what was expected). None is accepted only where PEFT does.

@@ -32,7 +32,7 @@ class RankExceedsLayerDim(Rule):
     category = Category.RANK
     severity = Severity.WARNING
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
-    peft_types = frozenset({LORA, ADALORA})
+    peft_types = frozenset({LORA, ADALORA})  # rank-r factors: other methods skip with the reason
     reads_tensors = False  # without a readable header, the configured ranks are judged
     reads_base_shapes = True
 

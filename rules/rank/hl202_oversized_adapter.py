@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.keys import LORA_KINDS, adapter_keys
 from hublint.rules.peft.layers import BaseLayers, is_quantized
+from hublint.rules.peft.methods import is_frozen, method_of
 from hublint.rules.snapshot import RepoSnapshot
 
 
@@ -31,16 +32,20 @@ class OversizedAdapter(Rule):
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         base = snapshot.require_base()
+        method = method_of(snapshot.config)
         # Tensors for modules the base lacks are dropped at load (HL302 reports them): they are not the user's cost.
+        # VeRA's shared projections, SHiRA's indices and the like are saved but never trained: PEFT's
+        # print_trainable_parameters (the share quoted below) leaves them out.
         layers = BaseLayers(base)
         kept = [(tensor, key) for _, tensor, key in adapter_keys(snapshot) if not layers.drops(key)]
-        adapter = sum(tensor.numel for tensor, _ in kept)
-        dropped = sum(tensor.numel for _, tensor in snapshot.tensors()) - adapter
+        trained = [(t, key) for t, key in kept if method is None or not is_frozen(method, t.name)]
+        adapter = sum(tensor.numel for tensor, _ in trained)
+        dropped = sum(tensor.numel for _, tensor in snapshot.tensors()) - sum(tensor.numel for tensor, _ in kept)
         share = adapter / base.parameter_count
         if share <= self.settings["max_share"]:
             return
         share_of_total = adapter / (base.parameter_count + adapter)
-        low_rank = sum(tensor.numel for tensor, key in kept if key.kind in LORA_KINDS)
+        low_rank = sum(tensor.numel for tensor, key in trained if key.kind in LORA_KINDS)
         extra = {"dropped_parameters": dropped} if dropped else {}
         yield self.finding(
             f"The adapter holds {adapter:,} parameters, {share:.1%} of the base model's {base.parameter_count:,}"

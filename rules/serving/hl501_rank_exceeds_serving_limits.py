@@ -17,7 +17,7 @@ class RankExceedsServingLimits(Rule):
     category = Category.SERVING
     severity = Severity.WARNING
     needs = frozenset({Need.CONFIG})
-    peft_types = frozenset({LORA})
+    peft_types = frozenset({LORA})  # rank-r factors: other methods skip with the reason
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         # vLLM checks max(r, *rank_pattern.values()) before it reads any weight (PEFTHelper.validate_legal).

@@ -7,7 +7,9 @@ from typing import Any
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.config import LORA
-from hublint.rules.peft.keys import adapter_keys, trainable_token_indices, vocab_tensors
+from hublint.rules.peft.keys import AdapterKey, adapter_keys, trainable_token_indices, vocab_tensors
+from hublint.rules.peft.methods import METHODS
+from hublint.rules.peft.tasks import is_head_module, task_type
 from hublint.rules.serving.servers import (
     EFFECTS,
     PART_LABELS,
@@ -28,11 +30,13 @@ class UnservableAdapterParts(Rule):
     severity = Severity.WARNING
     # The base's vocabulary and the tokenizer, when available, reveal added tokens; the rest needs neither.
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.TOKENIZER})
-    peft_types = frozenset({LORA})
+    peft_types = frozenset(METHODS)  # every method PEFT knows; an unknown peft_type is HL605's
     reads_tensors = False  # the config's parts are judged without them
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
-        parts = _adapter_parts(snapshot)
+        method = METHODS[snapshot.config["peft_type"]]  # skip_reason() leaves known methods only
+        # Servers load LoRA adapters only: any other method is refused whole, whatever its parts.
+        parts = _adapter_parts(snapshot) if method.peft_type == LORA else {"method": f"{method.display_name} adapters"}
         effects = [
             {"server": e.server.name, "version": e.server.version, "effect": e.effect, "what": what, "note": e.note}
             for part, what in parts.items()
@@ -77,21 +81,36 @@ def _dora(snapshot: RepoSnapshot) -> str | None:
 
 def _full_modules(snapshot: RepoSnapshot) -> str | None:
     configured = snapshot.config.get("modules_to_save")
-    names = {str(m) for m in configured} if isinstance(configured, list) else set()
+    task = task_type(snapshot.config)
+    names = {str(m) for m in configured if not is_head_module(task, str(m))} if isinstance(configured, list) else set()
     # A `.base_layer.weight` is the frozen copy of a LoRA-targeted (resized) embedding: that is "added_tokens".
-    names |= {key.leaf for _, _, key in adapter_keys(snapshot) if key.kind == "full" and ".base_layer." not in key.name}
+    names |= {
+        key.leaf
+        for _, _, key in adapter_keys(snapshot)
+        if key.kind == "full" and ".base_layer." not in key.name and not _in_task_head(snapshot, key)
+    }
     names -= VLLM_FULL_MODULES
     return f"full weights of {', '.join(sorted(names))} (modules_to_save, saved embeddings)" if names else None
 
 
 def _bias(snapshot: RepoSnapshot) -> str | None:
     config = snapshot.config
-    saved = sum(1 for _, _, key in adapter_keys(snapshot) if key.kind in ("bias", "lora_bias"))
+    saved = sum(
+        1
+        for _, _, key in adapter_keys(snapshot)
+        if key.kind in ("bias", "lora_bias") and not _in_task_head(snapshot, key)
+    )
     if config.get("bias") not in (None, "none"):
         return f"bias terms (bias={config['bias']!r})"
     if config.get("lora_bias"):
         return "bias terms (lora_bias)"
     return f"bias terms ({saved} saved bias tensors)" if saved else None
+
+
+def _in_task_head(snapshot: RepoSnapshot, key: AdapterKey) -> bool:
+    """The classification/QA head PEFT saves for SEQ_CLS, TOKEN_CLS and QUESTION_ANS adapters (with its own bias,
+    and RoBERTa's `classifier.dense`): the task model's output layer, which servers running that task load."""
+    return is_head_module(task_type(snapshot.config), key.module)
 
 
 def _added_rows(snapshot: RepoSnapshot) -> str | None:

@@ -38,6 +38,7 @@ SGLANG_TARGET_STRINGS = frozenset({"all", "all-linear"})
 
 # Short names of the adapter parts in EFFECTS, for messages.
 PART_LABELS: Mapping[str, str] = {
+    "method": "adapters that are not LoRA",
     "dora": "DoRA",
     "modules_to_save": "full module weights",
     "bias": "bias",
@@ -63,6 +64,13 @@ _NOT_REDONE = "The init's rewrite of the base weights is not redone, so outputs 
 
 # Adapter part -> what each server does with it (research/serving.md sections 1-5 and the table in section 7).
 EFFECTS: Mapping[str, tuple[Effect, ...]] = {
+    # Every PEFT method but LoRA (rules/peft/methods.py): IA3, LoHa, OFT, VeRA, prompt tuning, AdaLoRA...
+    "method": (
+        Effect(VLLM, "refuses", "PEFTHelper needs r, lora_alpha and target_modules and only lora_A/lora_B tensors."),
+        Effect(SGLANG, "refuses", 'assert hf_config["peft_type"].lower() == "lora" (lora_config.py).'),
+        Effect(TGI, "refuses", "Only .lora_A.weight / .lora_B.weight keys are mapped; LoraConfig.load reads r."),
+        Effect(LLAMA_CPP, "refuses", "Unexpected name '...': Not a lora_A or lora_B tensor."),
+    ),
     "dora": (
         Effect(VLLM, "refuses", "vLLM does not yet support DoRA."),
         Effect(SGLANG, "refuses", "LoRA serving doesn't support DoRA adapters."),

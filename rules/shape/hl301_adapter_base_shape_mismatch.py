@@ -21,7 +21,7 @@ class AdapterBaseShapeMismatch(Rule):
     category = Category.SHAPE
     severity = Severity.ERROR
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
-    peft_types = frozenset({LORA, ADALORA})
+    peft_types = frozenset({LORA, ADALORA})  # rank-r factors: other methods skip with the reason
     reads_base_shapes = True
 
     def skip_reason(self, snapshot: RepoSnapshot) -> str | None:

@@ -8,6 +8,8 @@ from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.config import peft_type
 from hublint.rules.peft.keys import PREFIX, adapter_keys
 from hublint.rules.peft.layers import UNPREFIXED_TYPES, BaseLayers, owner_module
+from hublint.rules.peft.methods import METHODS
+from hublint.rules.peft.tasks import is_head_module, task_type
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 # Shared tuner tensors such as VeRA's `base_model.vera_A` sit directly under `base_model.`.
@@ -23,6 +25,8 @@ class TargetModuleNotInBase(Rule):
     severity = Severity.ERROR
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
     reads_base_shapes = True
+    # Prompt learning and X-LoRA save un-prefixed keys by design and adapt no named base module.
+    peft_types = frozenset(METHODS) - UNPREFIXED_TYPES
 
     def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
         kind = peft_type(snapshot.config)
@@ -37,7 +41,9 @@ class TargetModuleNotInBase(Rule):
         targets = snapshot.config.get("target_modules")
         # Only PEFT's list form: a regex string or "all-linear" depends on in-memory names the headers lack.
         targets = [str(t) for t in targets] if isinstance(targets, list) else []
-        unmatched = layers.unmatched_targets(targets)
+        # A classification or QA head (`score`, `classifier`) is created by the task's Auto class, not in the base.
+        task = task_type(snapshot.config)
+        unmatched = [t for t in layers.unmatched_targets(targets) if not is_head_module(task, t)]
         if targets and len(unmatched) == len(targets):
             # PEFT raises on unmatched target_modules before it reads any tensor: report that alone.
             yield self._no_target_matches(targets, base.model_id)
@@ -70,9 +76,11 @@ class TargetModuleNotInBase(Rule):
     def _missing_modules(self, snapshot: RepoSnapshot, layers: BaseLayers, base_id: str) -> Iterator[Finding]:
         missing: dict[str, list[str]] = {}  # module -> tensor names
         files: dict[str, str] = {}
+        task = task_type(snapshot.config)
         for weights, _, key in adapter_keys(snapshot):
-            if layers.drops(key):
-                module = owner_module(key)
+            module = owner_module(key)
+            # A classification or QA head is not in the base checkpoint: the task's Auto class creates it.
+            if layers.drops(key) and not is_head_module(task, module):
                 missing.setdefault(module, []).append(key.name)
                 files.setdefault(module, weights.path)
         if not missing:

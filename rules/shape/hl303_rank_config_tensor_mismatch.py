@@ -19,7 +19,7 @@ class RankConfigTensorMismatch(Rule):
     category = Category.SHAPE
     severity = Severity.ERROR
     needs = frozenset({Need.CONFIG, Need.WEIGHTS})
-    peft_types = frozenset({LORA, ADALORA})
+    peft_types = frozenset({LORA, ADALORA})  # rank-r factors: other methods skip with the reason
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         config = snapshot.config

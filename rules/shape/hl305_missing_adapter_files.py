@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from hublint.rules.model import Category, Finding, Fix, Rule, Severity
 from hublint.rules.peft.config import field_problems
+from hublint.rules.peft.methods import foreign_format
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
 # The only files PeftModel.from_pretrained reads (peft utils/save_and_load.py::load_peft_weights).
@@ -23,6 +24,8 @@ class MissingAdapterFiles(Rule):
     needs = frozenset()  # the file list alone: this rule must run when the config is missing
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
+        if foreign_format(snapshot.config):
+            return  # another tool's adapter keeps its weights under its own names (HL607 says so)
         problem = _config_problem(snapshot)
         if problem:
             yield self.finding(

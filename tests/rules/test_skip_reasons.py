@@ -15,8 +15,9 @@ from hublint.lint import LintConfig, run_rules, selected_rules
 from tests.builders import snapshot_from_spec
 
 LLAMA = "meta-llama/Llama-2-7b-hf"
+LAYER_NOTE = "its tensors follow the method's own algebra, not LoRA's rank-r factors"
 PICKLE_ONLY = "the adapter ships only adapter_model.bin, a pickle, and no safetensors file"
-LORA_ONLY = {"HL201", "HL203", "HL205", "HL301", "HL303", "HL501", "HL502"}
+LORA_ONLY = {"HL201", "HL203", "HL205", "HL301", "HL303", "HL501"}  # HL502 refuses other methods whole
 IA3 = {
     "config_exact": {
         "peft_type": "IA3",
@@ -66,7 +67,7 @@ def test_the_json_carries_each_skip_with_its_reason(emulator: Emulator, tmp_path
     reasons = {entry["rule"]: entry["reason"] for entry in result["skipped"]}
     assert code == 0
     assert {code: reasons.get(code) for code in ("HL203", "HL303")} == {
-        "HL203": "applies to LoRA adapters only; this one is IA3",
-        "HL303": "applies to LoRA and AdaLoRA adapters only; this one is IA3",
+        "HL203": f"applies to LoRA adapters only; this one is IA3 ({LAYER_NOTE})",
+        "HL303": f"applies to LoRA and AdaLoRA adapters only; this one is IA3 ({LAYER_NOTE})",
     }
     assert "HL102" not in reasons  # no tokenizer in the repo: users load the base's, nothing to judge
