@@ -80,7 +80,7 @@ EXPECTED_ALL = {
 # The errors that mean "the usual loading code fails"; HL102 (untrained-tokens) loads and fails at inference.
 LOAD_ERRORS = {"HL101", "HL308", "HL606"}
 # Rules that judge LoRA factors only: on other methods they skip, saying why.
-LORA_ONLY = {"HL201", "HL203", "HL301", "HL303", "HL501"}
+LORA_ONLY = {"HL201", "HL203", "HL205", "HL301", "HL303", "HL501"}
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,9 @@ def test_whole_catalogue_flags_each_case_where_it_applies_and_nowhere_else(hub, 
         expected = LORA_ONLY - {"HL201", "HL301", "HL303"} if method == "ADALORA" else LORA_ONLY
         # Prompt learning (and adaption prompts) touch no named base module: HL302 has nothing to look up.
         assert skipped == (expected | {"HL302"} if method in UNPREFIXED_TYPES else expected)
-        assert all(f"{method} adapter" in s["reason"] for s in result["skipped"])
+        reasons = {s["rule"]: s["reason"] for s in result["skipped"]}
+        assert all(f"this one is {method} (" in reasons[code] for code in expected)
+        assert "HL302" not in reasons or reasons["HL302"].startswith(f"{method} saves no per-module tensors")
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED_HL1))

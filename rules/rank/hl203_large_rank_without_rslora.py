@@ -18,9 +18,8 @@ class LargeRankWithoutRslora(Rule):
     category = Category.RANK
     severity = Severity.INFO
     needs = frozenset({Need.CONFIG})
-    peft_types = frozenset({"LORA"})  # rank-r factors: other methods skip with the reason
     options: ClassVar[Mapping[str, Any]] = {"min_rank": 64}
-    peft_types = frozenset({LORA})
+    peft_types = frozenset({LORA})  # rank-r factors: other methods skip with the reason
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         config = snapshot.config
