@@ -16,6 +16,7 @@ Case facts (rows, tokenizer length, whether a naive load fails) are asserted aga
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -274,6 +275,12 @@ CASES: dict[str, Case] = {
         Case("rank-pattern", {"r": 8, "target_modules": QV, "rank_pattern": {"v_proj": 2}}),
         Case("big-rank", {"r": 64, "target_modules": QV}, note="r=64 = min(in, out) of q_proj: not low-rank"),
         Case("rslora-r64", {"r": 64, "lora_alpha": 16, "target_modules": QV, "use_rslora": True}),
+        Case(
+            "partial-targets",
+            {"r": 8, "target_modules": ["q_proj", "v_prj"]},
+            note="a misspelt entry: PEFT adapts q_proj alone, silently",
+        ),
+        Case("extreme-scaling", {"r": 8, "lora_alpha": 512, "target_modules": QV}, note="alpha/r = 64"),
         *METHOD_CASES,
         *TASK_CASES,
     ]
@@ -309,10 +316,17 @@ def cache_key() -> str:
 
 
 def ensure_cache(entry: Path) -> Path:
-    """Build into a private temp dir and rename it into place, so concurrent sessions (xdist) never see half a build."""
+    """Build once per cache key: concurrent sessions (xdist workers) wait on a lock for the one that builds, which
+    builds into a private temp dir and renames it into place, so no one sees half a build."""
     if (entry / MANIFEST).is_file():
         return entry
     entry.parent.mkdir(parents=True, exist_ok=True)
+    with (entry.parent / f".{entry.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return entry if (entry / MANIFEST).is_file() else _build_into(entry)
+
+
+def _build_into(entry: Path) -> Path:
     tmp = entry.parent / f".{entry.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     try:
         build_uncached(tmp)

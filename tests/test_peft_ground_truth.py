@@ -397,3 +397,11 @@ def test_peft_refuses_the_peft_types_hl605_reports(
     assert main(["check", str(adapter), "--select", "HL605", "--format", "json"]) == 1
     [finding] = json.loads(capsys.readouterr().out)["results"][0]["findings"]
     assert finding["rule"] == "HL605" and finding["details"]["peft_type"] == written
+
+
+def test_a_partly_misspelt_target_list_adapts_only_the_entries_that_match(hub_root: Path) -> None:
+    """HL302's warning: PEFT (0.21.2) loads it without a word and adapts q_proj alone, not the misspelt v_prj."""
+    case = pf.CASES["partial-targets"]
+    model = PeftModel.from_pretrained(_base(hub_root, case), hub_root / case.repo_id)
+    adapted = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if hasattr(module, "lora_A")}
+    assert adapted == {"q_proj"}
