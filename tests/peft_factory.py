@@ -56,7 +56,7 @@ TRAIN_STEPS = 3
 NaiveLoad = Literal["ok", "size mismatch", "index error", "no auto class"]
 # Also write each adapter as `<name>-bin` with torch.save (adapter_model.bin) when this holds "bin": the pairs a
 # header-only .bin reader must give the same verdicts for.
-SERIALIZATIONS: tuple[str, ...] = ("safetensors",)
+SERIALIZATIONS: tuple[str, ...] = ("safetensors", "bin")
 
 
 @dataclass(frozen=True)
@@ -423,7 +423,8 @@ def build_case(root: Path, name: str) -> str:
             twin = out.with_name(out.name + "-bin")
             peft_model.save_pretrained(twin, save_embedding_layers=case.save_embedding_layers, safe_serialization=False)
     if case.ship_tokenizer:
-        _save_tokenizer(tokenizer, out)
+        for folder in (out, out.with_name(out.name + "-bin")) if "bin" in SERIALIZATIONS else (out,):
+            _save_tokenizer(tokenizer, folder)
     return case.repo_id
 
 
