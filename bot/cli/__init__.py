@@ -210,9 +210,18 @@ def _exit_code(results: list[LintResult], fail_on: str) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    rows = [("CODE", "NAME", "CATEGORY", "SEVERITY", "FIX")]
+    from hublint.config import ConfigError, load_config
+    from hublint.policy import BotPolicy
+
+    try:
+        policy = BotPolicy(load_config().bot_actions)  # the operator's `[tool.hublint.bot] actions`
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    rows = [("CODE", "NAME", "CATEGORY", "SEVERITY", "FIX", "BOT")]
     for rule in rules.ALL_RULES:
-        rows.append((rule.code, rule.name, rule.category.value, rule.severity.value, "yes" if rule.fixable else ""))
+        fixable = "yes" if rule.fixable else ""
+        row = (rule.code, rule.name, rule.category.value, rule.severity.value, fixable, policy.action(rule.code).value)
+        rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -224,7 +233,7 @@ def _rule(args: argparse.Namespace) -> int:
         rule = rules.get(args.rule)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    doc = prose.rule_doc(rule.code)
+    doc = prose.rule_doc(rule.code) + prose.render("rules/bot_action.md.j2", action=rule.bot_action.value)
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown
