@@ -136,7 +136,7 @@ def test_dry_run_prints_each_plan_and_posts_nothing(emulator: Emulator, capsys: 
     assert f"== {SEED_ADAPTER}: would open a discussion\n" in out
     assert "title: [bot] Loading this adapter fails: its embeddings have 33004 rows, the base model 32000\n" in out
     assert f"== {PADDED_ADAPTER}: skipped: the cap of 1 new discussion(s) per owner per run is reached" in out
-    assert f"== {CLEAN_ADAPTER}: nothing to do: no findings at or above error\n" in out
+    assert f"== {CLEAN_ADAPTER}: nothing to do: no findings at or above error that break loading or generation\n" in out
     assert out.endswith(
         "dry run: 1 to open, 0 to comment, 1 skipped, 1 with nothing to do, 0 failed; pass --post to post\n"
     )
@@ -347,9 +347,13 @@ def assert_inert(markdown: str) -> None:
 
 
 def test_hostile_repo_strings_reach_the_post_only_as_inert_text(
-    emulator: Emulator, hub_root: Path, capsys: pytest.CaptureFixture[str]
+    emulator: Emulator, hub_root: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
 ) -> None:
     base, tokens = make_hostile_repos(hub_root)
+    # HL402 goes as a pull request by default; the operator's config makes it a discussion, to see repo strings in one.
+    (tmp_path / "operator").mkdir()
+    (tmp_path / "operator" / ".hublint.toml").write_text('[bot]\nactions = {HL402 = "discuss"}\n')
+    monkeypatch.chdir(tmp_path / "operator")
     code, out, _ = discuss(emulator, capsys, base, tokens, "--post", "--max-per-owner", "2")
     assert code == 0 and out.count("opened discussion #1") == 2
 

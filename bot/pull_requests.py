@@ -1,0 +1,155 @@
+"""Fix pull requests: what the bot would change in a repo, and only when it knows the right value.
+
+A metadata fix (rules whose bot action is `pr`: HL402, HL404) sets `base_model_name_or_path` in adapter_config.json
+and `base_model` in the README front matter to one Hub id, and only when that id is established (the repo names it:
+a Hub cache path, the tail of a local path, the card) and verified: the base exists and its tensor shapes fit the
+adapter (HL301 and HL302 find nothing against it). An owner who asks (`@bot pr`) gets a "How to load" section in
+the model card with the loading code, verified the same way, plus the metadata fix when there is one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hublint import __version__, prose
+from hublint.errors import HubError
+from hublint.fixes import (
+    BASE_KEY,
+    EditError,
+    add_card_section,
+    base_candidates,
+    set_card_base,
+    set_config_base,
+    verified_base,
+)
+from hublint.render.loading import loading_code
+from hublint.render.markdown import code_block, code_span
+from hublint.rules.model import Finding
+from hublint.rules.recipes import load_recipe
+from hublint.rules.shape.hl301_adapter_base_shape_mismatch import AdapterBaseShapeMismatch
+from hublint.rules.shape.hl302_target_module_not_in_base import TargetModuleNotInBase
+from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
+from hublint.snapshots import BaseFactsSource, RepoReader
+
+README = "README.md"
+PR_MARKER = "<!-- hublint:pull-request -->"
+CARD_HEADING = "How to load"
+
+
+@dataclass(frozen=True)
+class PullRequestPlan:
+    title: str
+    body: str  # without the fingerprint markers: the caller adds them
+    files: dict[str, bytes]  # path -> the whole new content
+    rules: tuple[str, ...]  # the findings it fixes
+    base_model: str | None  # the verified id it writes, if any
+
+
+@dataclass(frozen=True)
+class FixPlanner:
+    """Plans pull requests for one repo, reading base-model facts from `bases` (cached, shared with the lint)."""
+
+    bases: BaseFactsSource
+
+    def metadata_fix(
+        self, repo: RepoReader, snapshot: RepoSnapshot, findings: Sequence[Finding]
+    ) -> tuple[PullRequestPlan | None, str]:
+        """The PR that fixes `findings` (metadata rules), or None and why it cannot be proposed."""
+        if not findings:
+            return None, "no metadata finding"
+        base, reason = self.verified_base(snapshot)
+        if base is None:
+            return None, reason
+        files, edited = self._metadata_files(repo, base)
+        if not files:
+            return None, f"the files already name {base}"
+        body = _render(
+            "pull_request.md.j2",
+            base=code_span(base),
+            reason=reason,
+            edited=[code_span(path) for path in edited],
+            rules=sorted({f.rule for f in findings}),
+            section=None,
+        )
+        title = f"[bot] Name the base model ({base}) in the adapter's metadata"
+        return PullRequestPlan(title, body, files, tuple(sorted({f.rule for f in findings})), base), reason
+
+    def card_section(
+        self, repo: RepoReader, snapshot: RepoSnapshot, findings: Sequence[Finding], metadata: Sequence[Finding]
+    ) -> tuple[PullRequestPlan | None, str]:
+        """What an owner's `@bot pr` asks for: a "How to load" card section (and the metadata fix, if verified)."""
+        base, reason = self.verified_base(snapshot)
+        if base is None:
+            return None, reason
+        facts = self.bases.facts(base, None)
+        probe = dataclasses.replace(snapshot, base=facts)
+        recipe = next((f.fix.recipe for f in findings if f.fix and f.fix.recipe), None)
+        recipe = dataclasses.replace(recipe, base_model=base) if recipe else load_recipe(probe, base)
+        files, edited = self._metadata_files(repo, base) if metadata else ({}, [])
+        try:
+            card = files[README].decode("utf-8") if README in files else _text(repo, README)
+        except EditError as exc:
+            return None, str(exc)
+        section = _render("card_loading_section.md.j2", code=code_block(loading_code(recipe)))
+        files[README] = add_card_section(card, CARD_HEADING, section).encode("utf-8")
+        body = _render(
+            "pull_request.md.j2",
+            base=code_span(base),
+            reason=reason,
+            edited=[code_span(path) for path in sorted({*edited, README})],
+            rules=sorted({f.rule for f in metadata}),
+            section=CARD_HEADING,
+        )
+        rules = tuple(sorted({f.rule for f in (*findings, *metadata)}))
+        return PullRequestPlan("[bot] Add a 'How to load' section to the model card", body, files, rules, base), reason
+
+    def verified_base(self, snapshot: RepoSnapshot) -> tuple[str | None, str]:
+        candidates = base_candidates(snapshot.config.get(BASE_KEY), snapshot.card)
+        found, reason = verified_base(candidates, lambda model_id: self.fits(snapshot, model_id))
+        return (found.model_id if found else None), reason
+
+    def fits(self, snapshot: RepoSnapshot, model_id: str) -> bool:
+        """The base exists and the adapter's tensors fit it: HL301 (layer shapes) and HL302 (module names) judge it
+        and find nothing. A rule that cannot judge (another PEFT method, no shapes) means: not verified."""
+        try:
+            facts = self.bases.facts(model_id, None)
+        except HubError:
+            return False
+        if not facts.available:
+            return False
+        probe = dataclasses.replace(snapshot, base=facts)
+        for rule in (AdapterBaseShapeMismatch(), TargetModuleNotInBase()):
+            if rule.skip_reason(probe) is not None or any(True for _ in rule.check(probe)):
+                return False
+        return True
+
+    def _metadata_files(self, repo: RepoReader, base: str) -> tuple[dict[str, bytes], list[str]]:
+        """The edited config and card; a file that already says `base` is left out. EditError: leave it alone."""
+        files: dict[str, bytes] = {}
+        try:
+            config = _text(repo, ADAPTER_CONFIG) or ""
+            card = _text(repo, README)
+            new_config = set_config_base(config, base)
+            new_card = set_card_base(card, base)
+        except EditError:
+            return {}, []
+        if new_config != config:
+            files[ADAPTER_CONFIG] = new_config.encode("utf-8")
+        if new_card != card:
+            files[README] = new_card.encode("utf-8")
+        return files, sorted(files)
+
+
+def _text(repo: RepoReader, path: str) -> str | None:
+    if path not in repo.files:
+        return None
+    try:
+        return repo.read(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise EditError(f"{path} is not UTF-8 text") from None
+
+
+def _render(template: str, **context: object) -> str:
+    return prose.render(template, version=__version__, marker=PR_MARKER, **context).strip()
