@@ -137,7 +137,10 @@ def test_dry_run_prints_each_plan_and_posts_nothing(emulator: Emulator, capsys: 
     assert "title: [bot] Loading this adapter fails: its embeddings have 33004 rows, the base model 32000\n" in out
     assert f"== {PADDED_ADAPTER}: skipped: the cap of 1 new discussion(s) per owner per run is reached" in out
     assert f"== {CLEAN_ADAPTER}: nothing to do: no findings at or above error that break loading or generation\n" in out
+    # The volume by action and rule; the padded adapter's HL101 is report-only this run: the per-owner cap held it.
     assert out.endswith(
+        "would post: discussions: 1 (HL101 1); pull requests: 0;"
+        " report only: 2 (HL101 1, HL202 2, HL203 1, HL204 1, HL501 1, HL502 2)\n"
         "dry run: 1 to open, 0 to comment, 1 skipped, 1 with nothing to do, 0 failed; pass --post to post\n"
     )
     assert "```python\n" in out and "hf_bot" not in out

@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
             for report in outcomes[-1].reports:
                 _show(report)
     reports = [report for outcome in outcomes for report in outcome.reports]
-    print(_summary([outcome.discussion for outcome in outcomes], posted=args.post))
     print(volume_summary(outcomes, posted=args.post))
+    print(_summary([outcome.discussion for outcome in outcomes], posted=args.post))
     return EXIT_ERROR if any(r.action is Action.ERROR for r in reports) else EXIT_OK
 
 
