@@ -25,7 +25,7 @@ from hublint.commands import Command, answer_markers, ignored_rules, pending_com
 from hublint.config import HUBLINT_TOML, ConfigError, FileConfig, merge, parse_config
 from hublint.errors import DiscussionsDisabled, HubError
 from hublint.hub import Discussion, HubDiscussions
-from hublint.lint import selected_rules
+from hublint.lint import LintResult, selected_rules
 from hublint.policy import DISCUSSION, PULL_REQUEST, REPORT_ONLY, BotPolicy
 from hublint.pull_requests import PR_MARKER, FixPlanner
 from hublint.render import discussion
@@ -64,6 +64,16 @@ class Report:
     fingerprint: str | None = None  # the digest of the findings that call for a post (a store's dedup key)
     rules: tuple[str, ...] = ()  # OPEN, COMMENT, PULL_REQUEST: the rules it is about
     files: Mapping[str, bytes] | None = None  # PULL_REQUEST: path -> new content
+
+
+@dataclass(frozen=True)
+class ThreadState:
+    """What the bot read in a repo's community tab before acting: its own threads, the owner's commands."""
+
+    threads: tuple[Discussion, ...]
+    thread: int | None  # the bot's newest discussion (not a pull request), where owners give commands
+    commands: tuple[Command, ...]
+    findings: tuple[Finding, ...]  # the lint's findings without the rules the owner told the bot to ignore
 
 
 @dataclass(frozen=True)
@@ -215,25 +225,38 @@ class DiscussionBot:
             if failed:
                 return RepoOutcome(repo_id, (Report(repo_id, Action.ERROR, failed),))
             findings = [finding for result in results for finding in result.findings]
-            # A metadata fix edits the root adapter_config.json and README.md: only the root adapter's snapshot.
-            root = next((r.snapshot for r in results if r.subfolder is None and r.snapshot is not None), None)
-            threads = self._own_threads(repo_id)
-            thread = max((t for t in threads if not _is_pull_request(t)), key=lambda t: t.num, default=None)
-            commands = pending_commands(thread, self._owner_check(repo_id)) if thread else []
-            ignored = ignored_rules(thread) | {code for c in commands if c.verb == "ignore" for code in c.codes}
-            findings = [f for f in as_owner_configured(findings, wishes.config) if f.rule not in ignored]
-            reports = [self.carry_out(self.plan(repo_id, findings, threads))]
-            asked = any(c.verb == "pr" for c in commands)
-            pull = self.plan_pull_request(repo, root, findings, threads, asked=asked) if root else None
-            if pull is not None:
-                pull = self.carry_out(pull)
-                reports.append(pull)
-            for command in commands:
-                assert thread is not None
-                reports.append(self.carry_out(self._answer(repo_id, thread.num, command, pull)))
-            return RepoOutcome(repo_id, tuple(reports), tuple(sorted({f.rule for f in findings})))
+            state = self.read_threads(repo_id, as_owner_configured(findings, wishes.config))
+            discussion = self.carry_out(self.plan(repo_id, state.findings, state.threads))
+            return self.follow_up(repo, root_snapshot(results), state, discussion)
         except HubError as exc:
             return RepoOutcome(repo_id, (Report(repo_id, Action.ERROR, str(exc)),))
+
+    def read_threads(self, repo_id: str, findings: Sequence[Finding]) -> ThreadState:
+        """The bot's threads in the repo, the owner's pending commands, and the findings minus the owner's ignores."""
+        threads = self._own_threads(repo_id)
+        thread = max((t for t in threads if not _is_pull_request(t)), key=lambda t: t.num, default=None)
+        commands = pending_commands(thread, self._owner_check(repo_id)) if thread else []
+        ignored = ignored_rules(thread) | {code for c in commands if c.verb == "ignore" for code in c.codes}
+        kept = [f for f in findings if f.rule not in ignored]
+        return ThreadState(tuple(threads), thread.num if thread else None, tuple(commands), tuple(kept))
+
+    def follow_up(
+        self, repo: RepoReader, snapshot: RepoSnapshot | None, state: ThreadState, discussion: Report
+    ) -> RepoOutcome:
+        """After the discussion step: the fix pull request (or the one the owner asked for), then one answer to each
+        owner command. `snapshot`: the repo's root adapter, whose files a pull request edits (None: no PR)."""
+        reports = [discussion]
+        asked = any(c.verb == "pr" for c in state.commands)
+        pull = None
+        if snapshot is not None:
+            pull = self.plan_pull_request(repo, snapshot, state.findings, state.threads, asked=asked)
+        if pull is not None:
+            pull = self.carry_out(pull)
+            reports.append(pull)
+        for command in state.commands:
+            assert state.thread is not None
+            reports.append(self.carry_out(self._answer(discussion.repo_id, state.thread, command, pull)))
+        return RepoOutcome(discussion.repo_id, tuple(reports), tuple(sorted({f.rule for f in state.findings})))
 
     def plan(self, repo_id: str, findings: Sequence[Finding], threads: Sequence[Discussion] | None = None) -> Report:
         """What to do about a repo's findings (sorted, most severe first), given its discussions.
@@ -387,6 +410,11 @@ class DiscussionBot:
             listed = [d for d in listed if d.title.startswith(TITLE_PREFIX)]
         threads = [self.hub.details(repo_id, d.num) for d in listed]
         return threads if me else [t for t in threads if Fingerprint.latest_in(t) or _is_pull_request(t)]
+
+
+def root_snapshot(results: Sequence[LintResult]) -> RepoSnapshot | None:
+    """The adapter at the repo's root: a metadata fix edits the root adapter_config.json and README.md."""
+    return next((r.snapshot for r in results if r.subfolder is None and r.snapshot is not None), None)
 
 
 def _is_pull_request(thread: Discussion) -> bool:

@@ -171,4 +171,4 @@ def verified_base(candidates: list[BaseCandidate], fits: Callable[[str], bool]) 
     if len(fitting) > 1:
         names = " and ".join(c.model_id for c in fitting)
         return None, f"{names} both fit the adapter's tensors: which one it was trained on is not known"
-    return fitting[0], f"named by {fitting[0].source}, exists, and its tensor shapes fit the adapter"
+    return fitting[0], f"named by {fitting[0].source}; it exists on the Hub and its tensor shapes fit the adapter"

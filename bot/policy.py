@@ -51,6 +51,14 @@ class Volume:
         per_rule = self.by_rule.setdefault(kind, Counter())
         per_rule.update(sorted(set(codes)))
 
+    def add_repo(self, kinds: Mapping[str, Sequence[str]]) -> None:
+        """One repo's `RepoOutcome.volume()`: each kind of action it got, with its rules."""
+        for kind, codes in kinds.items():
+            self.add(kind, codes)
+
+    def as_dict(self) -> dict[str, dict[str, object]]:
+        return {kind: {"repos": self.by_action[kind], "rules": dict(self.by_rule.get(kind, {}))} for kind in KINDS}
+
     def lines(self) -> list[str]:
         lines = []
         for kind, label in KINDS.items():

@@ -138,8 +138,7 @@ def test_discussions_only_where_loading_breaks_and_prs_only_where_verified(popul
 
     volume = Volume()
     for outcome in outcomes.values():
-        for kind, codes in outcome.volume().items():
-            volume.add(kind, codes)
+        volume.add_repo(outcome.volume())
     with capsys.disabled():  # the measured volume, for the record
         print("\n" + "\n".join(volume.lines()))
     assert volume.by_action[DISCUSSION] == sum(kind == "breaks" for kind in expected.values())

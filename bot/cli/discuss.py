@@ -86,8 +86,7 @@ def volume_summary(outcomes: Sequence[RepoOutcome], *, posted: bool) -> str:
 
     volume = Volume()
     for outcome in outcomes:
-        for kind, codes in outcome.volume().items():
-            volume.add(kind, codes)
+        volume.add_repo(outcome.volume())
     return ("posted: " if posted else "would post: ") + "; ".join(volume.lines())
 
 
