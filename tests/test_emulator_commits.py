@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
+import httpx2
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
@@ -72,3 +74,19 @@ def test_organization_members_and_whoami_orgs(hub_root: Path, hub_tokens: dict[s
         assert api(emu, "hf_bob").whoami()["orgs"] == []
         with pytest.raises(HfHubHTTPError):
             list(api(emu, None).list_organization_members("nobody"))
+
+
+@pytest.mark.parametrize("path", ["../escape.txt", ".hub.json", ".git/config", "a//b"])
+def test_a_commit_cannot_write_outside_the_repo_or_its_settings(emulator: Emulator, path: str):
+    """huggingface_hub refuses some of these itself; any other client's NDJSON meets the server's check."""
+    lines = [
+        {"key": "header", "value": {"summary": "x", "description": ""}},
+        {"key": "file", "value": {"content": base64.b64encode(b"x").decode(), "path": path, "encoding": "base64"}},
+    ]
+    response = httpx2.post(
+        f"{emulator.url}/api/models/{CLEAN_ADAPTER}/commit/main",
+        params={"create_pr": "1"},
+        headers={"Authorization": "Bearer hf_bob", "Content-Type": "application/x-ndjson"},
+        content=b"".join(json.dumps(line).encode() + b"\n" for line in lines),
+    )
+    assert response.status_code == 400 and "Invalid path" in response.json()["error"]

@@ -24,7 +24,7 @@ from hublint.emulator import discussions
 from hublint.emulator.access import Access
 from hublint.emulator.discussions import DiscussionStore
 from hublint.emulator.http import HubError, Request, Response, json_response
-from hublint.emulator.repos import FRONT_MATTER, LFS_THRESHOLD, NAME_PATTERN, Repo
+from hublint.emulator.repos import FRONT_MATTER, LFS_THRESHOLD, SETTINGS_FILE, Repo
 
 PR_REVISION = re.compile(r"^refs(?:/|%2F)pr(?:/|%2F)(\d+)$")
 
@@ -154,8 +154,9 @@ def _parse_commit(body: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 
 def _checked_path(path: object) -> str:
+    """A relative path inside the repo; never the emulator's own settings file or a `.git` directory."""
     parts = str(path or "").split("/")
-    if not path or any(part in ("", ".", "..") or not NAME_PATTERN.match(part) for part in parts):
+    if not path or any(part in ("", ".", "..", ".git", SETTINGS_FILE) or "\\" in part for part in parts):
         raise HubError(400, f"Invalid path: {path!r}")
     return "/".join(parts)
 
