@@ -185,3 +185,12 @@ def test_the_operator_can_turn_prs_off():
     assert policy.action("HL404") is BotAction.PR
     assert policy.action("HL101") is BotAction.DISCUSS
     assert policy.action("HL203") is BotAction.REPORT
+
+
+def test_rule_docs_say_what_the_bot_does(capsys):
+    from hublint.cli import main
+
+    for code, action in (("HL101", "**discuss**"), ("HL402", "**pr**"), ("HL203", "**report**")):
+        assert main(["rule", code]) == 0
+        doc = capsys.readouterr().out
+        assert "## What the Hub bot does with it" in doc and action in doc
