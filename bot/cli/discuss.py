@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hublint.cli import DISCUSS_TIMEOUT, EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments
+from hublint.cli import DISCUSS_TIMEOUT, EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments, bot_policy
 from hublint.render.safe import visible, visible_lines
 from hublint.rules.model import Severity
 from hublint.rules.numbers import parse_int
@@ -43,17 +43,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from hublint.check import Checker, default_cache_dir
-    from hublint.config import ConfigError, load_config
     from hublint.discussions import Action, BotOptions, DiscussionBot
     from hublint.hub import Deadline, HubClient
     from hublint.lint import LintConfig
-    from hublint.policy import BotPolicy
 
     repo_ids = [_repo_id(text) for text in args.targets]
-    try:
-        policy = BotPolicy(load_config().bot_actions)  # the operator's `[tool.hublint.bot] actions`
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+    policy = bot_policy()
     options = BotOptions(
         post=args.post,
         min_severity=Severity(args.min_severity),
