@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hublint import __version__, prose
+from hublint import __version__
 from hublint.check import Checker
 from hublint.commands import Command, answer_markers, ignored_rules, pending_commands
 from hublint.config import HUBLINT_TOML, ConfigError, FileConfig, merge, parse_config
@@ -27,10 +27,10 @@ from hublint.errors import DiscussionsDisabled, HubError
 from hublint.hub import Discussion, HubDiscussions
 from hublint.lint import LintResult, selected_rules
 from hublint.policy import DISCUSSION, PULL_REQUEST, REPORT_ONLY, BotPolicy
-from hublint.pull_requests import PR_MARKER, FixPlanner
-from hublint.render import discussion
+from hublint.pull_requests import FixPlanner
+from hublint.render import discussion, pull_request
 from hublint.render.discussion import TITLE_PREFIX
-from hublint.render.markdown import code_span, escape
+from hublint.render.pull_request import PR_MARKER
 from hublint.rules.model import BotAction, Finding, Severity
 from hublint.rules.snapshot import RepoSnapshot
 from hublint.snapshots import RepoReader
@@ -333,16 +333,16 @@ class DiscussionBot:
 
     def _answer(self, repo_id: str, num: int, command: Command, pull: Report | None) -> Report:
         """The bot's one reply to an owner's command, in the thread."""
-        text = prose.render(
-            "command_reply.md.j2",
+        planned = pull is not None and pull.action is Action.PULL_REQUEST
+        text = pull_request.command_reply(
             verb=command.verb,
-            author=code_span(command.author),
+            author=command.author,
             codes=command.codes,
-            pull=pull.discussion if pull and pull.action is Action.PULL_REQUEST else None,
-            planned=bool(pull and pull.action is Action.PULL_REQUEST),
-            reason=escape(pull.reason) if pull and pull.action is not Action.PULL_REQUEST else "",
+            pull=pull.discussion if planned and pull else None,
+            planned=planned,
+            reason=pull.reason if pull and not planned else "no pull request was planned",
             markers=answer_markers(command),
-        ).strip()
+        )
         return Report(repo_id, Action.COMMENT, body=text, discussion=num, rules=command.codes)
 
     def _owner_check(self, repo_id: str) -> Callable[[str], bool]:

@@ -13,7 +13,6 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hublint import __version__, prose
 from hublint.errors import HubError
 from hublint.fixes import (
     BASE_KEY,
@@ -24,8 +23,7 @@ from hublint.fixes import (
     set_config_base,
     verified_base,
 )
-from hublint.render.loading import loading_code
-from hublint.render.markdown import code_block, code_span
+from hublint.render import pull_request as render
 from hublint.rules.model import Finding
 from hublint.rules.recipes import load_recipe
 from hublint.rules.shape.hl301_adapter_base_shape_mismatch import AdapterBaseShapeMismatch
@@ -34,7 +32,6 @@ from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 from hublint.snapshots import BaseFactsSource, RepoReader
 
 README = "README.md"
-PR_MARKER = "<!-- hublint:pull-request -->"
 CARD_HEADING = "How to load"
 
 
@@ -65,16 +62,9 @@ class FixPlanner:
         files, edited = self._metadata_files(repo, base)
         if not files:
             return None, f"the files already name {base}"
-        body = _render(
-            "pull_request.md.j2",
-            base=code_span(base),
-            reason=reason,
-            edited=[code_span(path) for path in edited],
-            rules=sorted({f.rule for f in findings}),
-            section=None,
-        )
-        title = f"[bot] Name the base model ({base}) in the adapter's metadata"
-        return PullRequestPlan(title, body, files, tuple(sorted({f.rule for f in findings})), base), reason
+        rules = tuple(sorted({f.rule for f in findings}))
+        body = render.body(base=base, reason=reason, edited=edited, rules=rules, section=None)
+        return PullRequestPlan(render.METADATA_TITLE, body, files, rules, base), reason
 
     def card_section(
         self, repo: RepoReader, snapshot: RepoSnapshot, findings: Sequence[Finding], metadata: Sequence[Finding]
@@ -92,18 +82,13 @@ class FixPlanner:
             card = files[README].decode("utf-8") if README in files else _text(repo, README)
         except EditError as exc:
             return None, str(exc)
-        section = _render("card_loading_section.md.j2", code=code_block(loading_code(recipe)))
-        files[README] = add_card_section(card, CARD_HEADING, section).encode("utf-8")
-        body = _render(
-            "pull_request.md.j2",
-            base=code_span(base),
-            reason=reason,
-            edited=[code_span(path) for path in sorted({*edited, README})],
-            rules=sorted({f.rule for f in metadata}),
-            section=CARD_HEADING,
+        files[README] = add_card_section(card, CARD_HEADING, render.card_section(recipe)).encode("utf-8")
+        fixed = sorted({f.rule for f in metadata})
+        body = render.body(
+            base=base, reason=reason, edited=sorted({*edited, README}), rules=fixed, section=CARD_HEADING
         )
         rules = tuple(sorted({f.rule for f in (*findings, *metadata)}))
-        return PullRequestPlan("[bot] Add a 'How to load' section to the model card", body, files, rules, base), reason
+        return PullRequestPlan(render.CARD_TITLE, body, files, rules, base), reason
 
     def verified_base(self, snapshot: RepoSnapshot) -> tuple[str | None, str]:
         candidates = base_candidates(snapshot.config.get(BASE_KEY), snapshot.card)
@@ -149,7 +134,3 @@ def _text(repo: RepoReader, path: str) -> str | None:
         return repo.read(path).decode("utf-8")
     except UnicodeDecodeError:
         raise EditError(f"{path} is not UTF-8 text") from None
-
-
-def _render(template: str, **context: object) -> str:
-    return prose.render(template, version=__version__, marker=PR_MARKER, **context).strip()
