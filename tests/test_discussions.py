@@ -349,14 +349,20 @@ def assert_inert(markdown: str) -> None:
     assert re.search(r"<!-- hublint:findings=[^\n]* -->\n?$", rendered)
 
 
-def test_hostile_repo_strings_reach_the_post_only_as_inert_text(
-    emulator: Emulator, hub_root: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
-) -> None:
-    base, tokens = make_hostile_repos(hub_root)
-    # HL402 goes as a pull request by default; the operator's config makes it a discussion, to see repo strings in one.
+@pytest.fixture
+def hl402_discussed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HL402 goes as a pull request by default; the operator's config makes it a discussion, whose body shows the
+    repo's own strings (the config's base_model_name_or_path)."""
     (tmp_path / "operator").mkdir()
     (tmp_path / "operator" / ".hublint.toml").write_text('[bot]\nactions = {HL402 = "discuss"}\n')
     monkeypatch.chdir(tmp_path / "operator")
+
+
+@pytest.mark.usefixtures("hl402_discussed")
+def test_hostile_repo_strings_reach_the_post_only_as_inert_text(
+    emulator: Emulator, hub_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, tokens = make_hostile_repos(hub_root)
     code, out, _ = discuss(emulator, capsys, base, tokens, "--post", "--max-per-owner", "2")
     assert code == 0 and out.count("opened discussion #1") == 2
 
@@ -373,6 +379,7 @@ def test_hostile_repo_strings_reach_the_post_only_as_inert_text(
     assert HOSTILE_TOKEN in spans, "the token shows verbatim, as code"
 
 
+@pytest.mark.usefixtures("hl402_discussed")
 def test_a_dry_run_shows_repo_controls_visibly(
     emulator: Emulator, hub_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
