@@ -64,6 +64,7 @@ class Report:
     fingerprint: str | None = None  # the digest of the findings that call for a post (a store's dedup key)
     rules: tuple[str, ...] = ()  # OPEN, COMMENT, PULL_REQUEST: the rules it is about
     files: Mapping[str, bytes] | None = None  # PULL_REQUEST: path -> new content
+    diff: str | None = None  # PULL_REQUEST: what it changes, as a unified diff
 
 
 @dataclass(frozen=True)
@@ -329,6 +330,7 @@ class DiscussionBot:
             fingerprint=fingerprint.digest,
             rules=plan.rules,
             files=plan.files,
+            diff=plan.diff,
         )
 
     def _answer(self, repo_id: str, num: int, command: Command, pull: Report | None) -> Report:

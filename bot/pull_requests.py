@@ -10,8 +10,9 @@ the model card with the loading code, verified the same way, plus the metadata f
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hublint.errors import HubError
 from hublint.fixes import (
@@ -42,6 +43,34 @@ class PullRequestPlan:
     files: dict[str, bytes]  # path -> the whole new content
     rules: tuple[str, ...]  # the findings it fixes
     base_model: str | None  # the verified id it writes, if any
+    diff: str = ""  # unified diff of every edited file, for a dry run
+
+
+@dataclass
+class FileEdits:
+    """Files as they were (None: absent) and as the pull request writes them."""
+
+    original: dict[str, str | None] = field(default_factory=dict)
+    new: dict[str, bytes] = field(default_factory=dict)
+
+    def set(self, path: str, before: str | None, after: str) -> None:
+        self.original.setdefault(path, before)
+        if after != self.original[path]:
+            self.new[path] = after.encode("utf-8")
+
+    def diff(self) -> str:
+        return "".join(
+            "".join(
+                difflib.unified_diff(
+                    (self.original[path] or "").splitlines(keepends=True),
+                    self.new[path].decode("utf-8").splitlines(keepends=True),
+                    f"a/{path}",
+                    f"b/{path}",
+                    n=1,
+                )
+            )
+            for path in sorted(self.new)
+        )
 
 
 @dataclass(frozen=True)
@@ -59,12 +88,12 @@ class FixPlanner:
         base, reason = self.verified_base(snapshot)
         if base is None:
             return None, reason
-        files, edited = self._metadata_files(repo, base)
-        if not files:
+        edits = self._metadata_edits(repo, base)
+        if not edits.new:
             return None, f"the files already name {base}"
         rules = tuple(sorted({f.rule for f in findings}))
-        body = render.body(base=base, reason=reason, edited=edited, rules=rules, section=None)
-        return PullRequestPlan(render.METADATA_TITLE, body, files, rules, base), reason
+        body = render.body(base=base, reason=reason, edited=sorted(edits.new), rules=rules, section=None)
+        return PullRequestPlan(render.METADATA_TITLE, body, edits.new, rules, base, edits.diff()), reason
 
     def card_section(
         self, repo: RepoReader, snapshot: RepoSnapshot, findings: Sequence[Finding], metadata: Sequence[Finding]
@@ -77,18 +106,18 @@ class FixPlanner:
         probe = dataclasses.replace(snapshot, base=facts)
         recipe = next((f.fix.recipe for f in findings if f.fix and f.fix.recipe), None)
         recipe = dataclasses.replace(recipe, base_model=base) if recipe else load_recipe(probe, base)
-        files, edited = self._metadata_files(repo, base) if metadata else ({}, [])
+        edits = self._metadata_edits(repo, base) if metadata else FileEdits()
         try:
-            card = files[README].decode("utf-8") if README in files else _text(repo, README)
+            card = edits.new[README].decode("utf-8") if README in edits.new else _text(repo, README)
         except EditError as exc:
             return None, str(exc)
-        files[README] = add_card_section(card, CARD_HEADING, render.card_section(recipe)).encode("utf-8")
-        fixed = sorted({f.rule for f in metadata})
-        body = render.body(
-            base=base, reason=reason, edited=sorted({*edited, README}), rules=fixed, section=CARD_HEADING
+        edits.set(
+            README, edits.original.get(README, card), add_card_section(card, CARD_HEADING, render.card_section(recipe))
         )
+        fixed = sorted({f.rule for f in metadata})
+        body = render.body(base=base, reason=reason, edited=sorted(edits.new), rules=fixed, section=CARD_HEADING)
         rules = tuple(sorted({f.rule for f in (*findings, *metadata)}))
-        return PullRequestPlan(render.CARD_TITLE, body, files, rules, base), reason
+        return PullRequestPlan(render.CARD_TITLE, body, edits.new, rules, base, edits.diff()), reason
 
     def verified_base(self, snapshot: RepoSnapshot) -> tuple[str | None, str]:
         candidates = base_candidates(snapshot.config.get(BASE_KEY), snapshot.card)
@@ -110,21 +139,18 @@ class FixPlanner:
                 return False
         return True
 
-    def _metadata_files(self, repo: RepoReader, base: str) -> tuple[dict[str, bytes], list[str]]:
-        """The edited config and card; a file that already says `base` is left out. EditError: leave it alone."""
-        files: dict[str, bytes] = {}
+    def _metadata_edits(self, repo: RepoReader, base: str) -> FileEdits:
+        """The edited config and card; a file that already says `base` is left out. EditError: leave both alone."""
+        edits = FileEdits()
         try:
             config = _text(repo, ADAPTER_CONFIG) or ""
             card = _text(repo, README)
-            new_config = set_config_base(config, base)
-            new_card = set_card_base(card, base)
+            new_config, new_card = set_config_base(config, base), set_card_base(card, base)
         except EditError:
-            return {}, []
-        if new_config != config:
-            files[ADAPTER_CONFIG] = new_config.encode("utf-8")
-        if new_card != card:
-            files[README] = new_card.encode("utf-8")
-        return files, sorted(files)
+            return edits
+        edits.set(ADAPTER_CONFIG, config, new_config)
+        edits.set(README, card, new_card)
+        return edits
 
 
 def _text(repo: RepoReader, path: str) -> str | None:

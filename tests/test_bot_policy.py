@@ -194,3 +194,23 @@ def test_rule_docs_say_what_the_bot_does(capsys):
         assert main(["rule", code]) == 0
         doc = capsys.readouterr().out
         assert "## What the Hub bot does with it" in doc and action in doc
+
+
+def test_a_dry_run_shows_the_pull_requests_diff_and_the_volume(population, capsys):
+    from hublint.cli import main
+
+    emulator, _ = population
+    assert main(["discuss", "hl-meta/local-path-tail-0", "hl-meta/relative-path-0", "--endpoint", emulator.url]) == 0
+    out = capsys.readouterr().out
+    assert "== hl-meta/local-path-tail-0: would open a pull request changing README.md, adapter_config.json\n" in out
+    diff = out.split("\n--- a/", 1)[1].split("\n== ", 1)[0]
+    changed = [
+        line for line in diff.splitlines() if line.startswith(("+", "-")) and not line.startswith(("+++", "--- "))
+    ]
+    assert changed == [
+        "-base_model: /data/models/hl-bases/tiny-llama",
+        "+base_model: hl-bases/tiny-llama",
+        '-  "base_model_name_or_path": "/data/models/hl-bases/tiny-llama",',
+        '+  "base_model_name_or_path": "hl-bases/tiny-llama",',
+    ]
+    assert "would post: discussions: 0; pull requests: 1 (HL402 1); report only: 2 (HL402 1" in out

@@ -111,6 +111,8 @@ def _show(report: Report) -> None:
         print(f"title: {visible(report.title)}")
     if report.body:
         print(f"\n{visible_lines(report.body)}")
+    if report.diff and not report.posted:
+        print(f"\n{visible_lines(report.diff)}")
     sys.stdout.flush()
 
 
