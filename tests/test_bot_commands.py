@@ -6,7 +6,6 @@ pull request whose "How to load" code really loads the adapter (executed); a str
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from hublint.emulator.server import Emulator
 from hublint.hub import Discussion, DiscussionMessage, HubClient, HubDiscussions
 from hublint.lint import LintConfig
 from tests import peft_factory as pf
+from tests.builders import program_env
 
 BOT = "hublint-bot"
 REPO = "acme/seed-adapter"
@@ -88,9 +88,7 @@ def test_an_owners_pr_command_gets_one_pr_whose_card_code_loads(hub: Emulator, t
     [code] = re.findall(r"## How to load\n.*?```python\n(.*?)```", card, re.S)
     program = tmp_path / "load.py"
     program.write_text(code + "\nassert model.get_input_embeddings().weight.shape[0] == 1004\nprint('loaded')\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env.update(HF_ENDPOINT=hub.url, HF_HUB_CACHE=str(tmp_path / "hf"), HF_HUB_DISABLE_XET="1")
-    env.update(HF_HUB_DISABLE_IMPLICIT_TOKEN="1", TRANSFORMERS_VERBOSITY="error")
+    env = program_env(hub.url, str(tmp_path / "home"))
     done = subprocess.run([sys.executable, str(program)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "loaded" in done.stdout, done.stderr[-3000:]
 

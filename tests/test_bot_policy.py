@@ -200,9 +200,11 @@ def test_a_dry_run_shows_the_pull_requests_diff_and_the_volume(population, capsy
     from hublint.cli import main
 
     emulator, _ = population
-    assert main(["discuss", "hl-meta/local-path-tail-0", "hl-meta/relative-path-0", "--endpoint", emulator.url]) == 0
+    # A fresh copy: the module's other tests may have opened this repo's one pull request already.
+    shutil.copytree(emulator.root / "hl-meta/local-path-tail-0", emulator.root / "hl-dry/local-path-tail")
+    assert main(["discuss", "hl-dry/local-path-tail", "hl-meta/relative-path-0", "--endpoint", emulator.url]) == 0
     out = capsys.readouterr().out
-    assert "== hl-meta/local-path-tail-0: would open a pull request changing README.md, adapter_config.json\n" in out
+    assert "== hl-dry/local-path-tail: would open a pull request changing README.md, adapter_config.json\n" in out
     diff = out.split("\n--- a/", 1)[1].split("\n== ", 1)[0]
     changed = [
         line for line in diff.splitlines() if line.startswith(("+", "-")) and not line.startswith(("+++", "--- "))
