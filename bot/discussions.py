@@ -27,7 +27,7 @@ from hublint.errors import DiscussionsDisabled, HubError
 from hublint.hub import Discussion, HubDiscussions
 from hublint.lint import LintResult, selected_rules
 from hublint.policy import DISCUSSION, PULL_REQUEST, REPORT_ONLY, BotPolicy
-from hublint.pull_requests import FixPlanner
+from hublint.pull_requests import ROOT_FILES, FixPlanner
 from hublint.render import discussion, pull_request
 from hublint.render.discussion import TITLE_PREFIX
 from hublint.render.pull_request import PR_MARKER
@@ -308,7 +308,8 @@ class DiscussionBot:
         """A fix pull request for the `pr` findings (or, `asked` by the owner, a "How to load" card section);
         None when there is nothing to fix. One pull request per repo, ever."""
         repo_id = snapshot.hub_id or snapshot.target
-        metadata = self.options.policy.select(findings, BotAction.PR)
+        # Only the root adapter's files are edited: a subfolder adapter's finding names `<folder>/<file>`.
+        metadata = [f for f in self.options.policy.select(findings, BotAction.PR) if f.file in ROOT_FILES]
         if not metadata and not asked:
             return None
         opened = [t for t in threads if _is_pull_request(t)]

@@ -34,6 +34,7 @@ from hublint.snapshots import BaseFactsSource, RepoReader
 
 README = "README.md"
 CARD_HEADING = "How to load"
+ROOT_FILES = frozenset({ADAPTER_CONFIG, README})  # the files a fix pull request may edit
 
 
 @dataclass(frozen=True)
