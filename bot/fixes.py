@@ -110,7 +110,7 @@ def _json_object(text: str) -> dict[str, Any]:
 def _yaml_mapping(block: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(block) if block.strip() else {}
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError, ValueError, OverflowError):  # as bot/parsing.py's front_matter
         raise EditError("README.md front matter does not parse as YAML") from None
     if not isinstance(data, dict):
         raise EditError("README.md front matter is not a mapping")

@@ -128,3 +128,9 @@ def test_only_one_fitting_candidate_is_verified() -> None:
     assert verified_base([a, b], lambda i: True)[0] is None  # ambiguous
     assert verified_base([a], lambda i: False)[0] is None
     assert verified_base([], lambda i: True)[0] is None
+
+
+@pytest.mark.parametrize("front", ["a: [" * 5000, "d: 2024-02-30", "n: 1" + "0" * 5000 + "\n- x", "- a\n- b"])
+def test_a_card_yaml_cannot_edit_is_an_edit_error_never_a_crash(front: str) -> None:
+    with pytest.raises(EditError):
+        set_card_base(f"---\n{front}\n---\n", "org/base")
