@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,7 +44,8 @@ UNVERIFIABLE = {
 }
 METADATA_SOURCES = ["clean-lora", "dora", "rank-pattern", "big-rank", "rslora-r64", "trainable-tokens-no-resize"]
 TOKENS = {"hf_bot": "hublint-bot"}
-COPIES = 2  # each variant on two different adapters: half the population is metadata-only
+# Each variant on several adapters, so that (at least) half the population is metadata-only.
+COPIES = math.ceil(len(pf.CASES) / (len(VERIFIABLE) + len(UNVERIFIABLE)))
 
 
 def write_card(repo: Path, base: str | None) -> None:
@@ -114,7 +117,7 @@ def test_discussions_only_where_loading_breaks_and_prs_only_where_verified(popul
     emulator, expected = population
     outcomes = run_bot(emulator, sorted(expected), post=False)
     metadata_only = [repo for repo, kind in expected.items() if kind in ("pr", "report")]
-    assert len(metadata_only) * 2 == len(expected), "half the population has metadata-only problems"
+    assert len(metadata_only) * 2 >= len(expected), "half the population has metadata-only problems"
 
     for repo, kind in expected.items():
         got = actions(outcomes[repo])
@@ -215,4 +218,5 @@ def test_a_dry_run_shows_the_pull_requests_diff_and_the_volume(population, capsy
         '-  "base_model_name_or_path": "/data/models/hl-bases/tiny-llama",',
         '+  "base_model_name_or_path": "hl-bases/tiny-llama",',
     ]
-    assert "would post: discussions: 0; pull requests: 1 (HL402 1); report only: 2 (HL402 1" in out
+    volume = re.search(r"would post: discussions: 0; pull requests: 1 \(HL402 1\); report only: 2 \(([^)]*)\)", out)
+    assert volume and "HL402 1" in volume.group(1), out  # the relative path's HL402: nothing to verify
