@@ -16,7 +16,7 @@ from typing import Any
 from hublint import rules
 from hublint.errors import ConfigError
 from hublint.lint import LintConfig
-from hublint.rules.model import Rule, Severity
+from hublint.rules.model import BotAction, Rule, Severity
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,6 +41,8 @@ class FileConfig:
     fail_on: str | None = None
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # code -> rule options
     bot: bool = True  # `bot = false`: the Hub bot must not open discussions on this repo
+    # `[tool.hublint.bot] actions = {HL402 = "report"}`: the operator's changes to the rules' bot actions
+    bot_actions: Mapping[str, BotAction] = field(default_factory=dict)
 
 
 def load_config(start: Path | None = None) -> FileConfig:
@@ -128,9 +130,7 @@ class _Parser:
         fail_on = table.get("fail-on")
         if fail_on is not None and fail_on not in FAIL_ON:
             raise self.error("fail-on", f"must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
-        bot = table.get("bot", True)
-        if not isinstance(bot, bool):
-            raise self.error("bot", f"must be true or false, not {bot!r}")
+        bot, bot_actions = self.bot(table.get("bot", True))
         return FileConfig(
             path=self.path,
             select=select,
@@ -140,7 +140,32 @@ class _Parser:
             fail_on=fail_on,
             options=self.rule_options(table.get("rules", {})),
             bot=bot,
+            bot_actions=bot_actions,
         )
+
+    def bot(self, value: object) -> tuple[bool, dict[str, BotAction]]:
+        """`bot = false` (a repo's opt-out), or a table: `enabled = false`, `actions = {CODE = "discuss|pr|report"}`."""
+        if isinstance(value, bool):
+            return value, {}
+        if not isinstance(value, dict):
+            raise self.error("bot", f"must be true or false (or a table of bot settings), not {value!r}")
+        unknown = sorted(set(value) - {"enabled", "actions"})
+        if unknown:
+            raise self.error(f"bot.{unknown[0]}", "is an unknown key (known: actions, enabled)")
+        enabled = value.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise self.error("bot.enabled", f"must be true or false, not {enabled!r}")
+        actions = value.get("actions", {})
+        if not isinstance(actions, dict):
+            raise self.error("bot.actions", "must be a table of rule code or name = discuss, pr or report")
+        result: dict[str, BotAction] = {}
+        choices = {a.value for a in BotAction}
+        for key, action in actions.items():
+            code = self.rule("bot.actions", key).code
+            if action not in choices:
+                raise self.error(f"bot.actions.{key}", f"must be discuss, pr or report, not {action!r}")
+            result[code] = BotAction(action)
+        return enabled, result
 
     def error(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}: {self.prefix}{key} {problem}")

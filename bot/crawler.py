@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -32,7 +32,14 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from hublint.check import default_cache_dir
-from hublint.discussions import Action, DiscussionBot, as_owner_configured, finding_key, repo_wishes
+from hublint.discussions import (
+    Action,
+    DiscussionBot,
+    as_owner_configured,
+    finding_key,
+    repo_wishes,
+    root_snapshot,
+)
 from hublint.hub import (
     LISTING_PAGE_SIZE,
     CrawlClients,
@@ -47,6 +54,7 @@ from hublint.hub import (
     list_adapters,
 )
 from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
+from hublint.policy import Volume
 from hublint.render.jsondoc import result_dict
 from hublint.render.safe import dumps
 from hublint.rules.model import Finding
@@ -94,12 +102,14 @@ class CrawlSummary:
     discussions: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0  # HTTP 429 answers among the requests
     requests_by_bucket: Counter[str] = field(default_factory=Counter)  # the Hub's rate-limit buckets
+    volume: Volume = field(default_factory=Volume)  # by action and rule: discussions, pull requests, report only
 
     def as_dict(self) -> dict[str, object]:
         # not dataclasses.asdict: it would rebuild the Counter from (key, value) pairs, counting the pairs
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {
             "discussions": dict(self.discussions),
             "requests_by_bucket": dict(self.requests_by_bucket),
+            "volume": self.volume.as_dict(),
         }
 
     def line(self) -> str:
@@ -111,6 +121,8 @@ class CrawlSummary:
             text += "; discussions: " + ", ".join(f"{n} {action}" for action, n in sorted(self.discussions.items()))
         if self.parked:
             text += f"; {self.parked} parked after failing every attempt"
+        if self.volume.by_action:
+            text += "; by action and rule: " + "; ".join(self.volume.lines())
         text += "; request budget spent" if self.budget_spent else ""
         return text + ("; --timeout reached" if self.timed_out else "")
 
@@ -119,6 +131,7 @@ class CrawlSummary:
 class DiscussionOutcome:
     action: str  # the discussion bot's action (open, comment, skip, nothing, error), "would ..." in a dry run
     again: bool = False  # nothing was posted for now (a per-run cap, an error): run the step on a later run too
+    volume: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # kind of action -> rules (policy.Volume)
 
 
 class DiscussionSlot:
@@ -159,11 +172,14 @@ class BotStep:
         wishes = repo_wishes(repo)
         if wishes.opt_out:
             return DiscussionOutcome(Action.SKIP.value)  # the owner opted out
-        report = self.bot.plan(slot.repo_id, as_owner_configured(result.findings, wishes.config))
+        state = self.bot.read_threads(slot.repo_id, as_owner_configured(result.findings, wishes.config))
+        report = self.bot.plan(slot.repo_id, state.findings, state.threads)
         opening = self.bot.options.post and report.action is Action.OPEN
         if opening and not slot.reserve(report.fingerprint):
             return DiscussionOutcome(Action.SKIP.value)  # the store holds a discussion for this repo already
         report = self.bot.carry_out(report)
+        # The fix pull request and the answers to owner commands: one pull request per repo, found on the Hub.
+        outcome = self.bot.follow_up(repo, root_snapshot([result]), state, report)
         if report.discussion is not None:  # posted, or found up to date on the Hub
             slot.save(report.discussion, report.fingerprint, "open")
         elif opening and report.action is Action.SKIP:
@@ -173,7 +189,7 @@ class BotStep:
         again = opening and report.action in (Action.SKIP, Action.ERROR)
         dry = not self.bot.options.post and report.action is not Action.NOTHING
         action = f"would {report.action.value}" if dry else report.action.value
-        return DiscussionOutcome(action, again)
+        return DiscussionOutcome(action, again, outcome.volume())
 
 
 def crawl_clients(
@@ -465,8 +481,9 @@ class Crawler:
                 outcome = self.discuss(repo, result, DiscussionSlot(self.store, claim.repo_id, owner, self.clock))
             except HubError:  # the lint stands; the step runs again on a later run
                 outcome = DiscussionOutcome(Action.ERROR.value, again=True)
-        if outcome.action != Action.NOTHING.value:
-            with self._lock:
+        with self._lock:
+            self.summary.volume.add_repo(outcome.volume)
+            if outcome.action != Action.NOTHING.value:
                 self.summary.discussions[outcome.action] += 1
         return outcome.again
 

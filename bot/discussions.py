@@ -14,20 +14,25 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from hublint import __version__
 from hublint.check import Checker
+from hublint.commands import Command, answer_markers, ignored_rules, pending_commands
 from hublint.config import HUBLINT_TOML, ConfigError, FileConfig, merge, parse_config
 from hublint.errors import DiscussionsDisabled, HubError
 from hublint.hub import Discussion, HubDiscussions
-from hublint.lint import selected_rules
-from hublint.render import discussion
+from hublint.lint import LintResult, selected_rules
+from hublint.policy import DISCUSSION, PULL_REQUEST, REPORT_ONLY, BotPolicy
+from hublint.pull_requests import ROOT_FILES, FixPlanner
+from hublint.render import discussion, pull_request
 from hublint.render.discussion import TITLE_PREFIX
-from hublint.rules.model import Finding, Severity
+from hublint.render.pull_request import PR_MARKER
+from hublint.rules.model import BotAction, Finding, Severity
+from hublint.rules.snapshot import RepoSnapshot
 from hublint.snapshots import RepoReader
 
 _FINGERPRINT = re.compile(r"<!-- hublint:fingerprint=([0-9a-f]{64}) -->")
@@ -40,6 +45,7 @@ class Action(str, enum.Enum):
     SKIP = "skip"  # the owner opted out or closed the bot's discussion, discussions are off, or a cap was reached
     OPEN = "open"
     COMMENT = "comment"
+    PULL_REQUEST = "pull_request"  # a fix pull request (one per repo, ever)
     ERROR = "error"  # an operational failure (token, network, rate limit): the next run tries again
 
 
@@ -56,6 +62,45 @@ class Report:
     url: str | None = None  # once posted
     posted: bool = False
     fingerprint: str | None = None  # the digest of the findings that call for a post (a store's dedup key)
+    rules: tuple[str, ...] = ()  # OPEN, COMMENT, PULL_REQUEST: the rules it is about
+    files: Mapping[str, bytes] | None = None  # PULL_REQUEST: path -> new content
+    diff: str | None = None  # PULL_REQUEST: what it changes, as a unified diff
+
+
+@dataclass(frozen=True)
+class ThreadState:
+    """What the bot read in a repo's community tab before acting: its own threads, the owner's commands."""
+
+    threads: tuple[Discussion, ...]
+    thread: int | None  # the bot's newest discussion (not a pull request), where owners give commands
+    commands: tuple[Command, ...]
+    findings: tuple[Finding, ...]  # the lint's findings without the rules the owner told the bot to ignore
+
+
+@dataclass(frozen=True)
+class RepoOutcome:
+    """Everything the bot did (or would do) in one repo: the discussion, a pull request, answers to commands."""
+
+    repo_id: str
+    reports: tuple[Report, ...]
+    finding_rules: tuple[str, ...] = ()  # every rule with a finding, after the owner's config and ignores
+
+    @property
+    def discussion(self) -> Report:
+        return self.reports[0]
+
+    def volume(self) -> dict[str, tuple[str, ...]]:
+        """Each finding's rule under the one kind of action it got: discussion, pull request or report only."""
+        acted = {Action.OPEN: DISCUSSION, Action.PULL_REQUEST: PULL_REQUEST}
+        kinds: dict[str, set[str]] = {}
+        for report in self.reports:
+            if report.action in acted:
+                kinds.setdefault(acted[report.action], set()).update(report.rules)
+        covered = set().union(*kinds.values()) if kinds else set()
+        rest = set(self.finding_rules) - covered
+        if rest:
+            kinds[REPORT_ONLY] = rest
+        return {kind: tuple(sorted(codes)) for kind, codes in kinds.items()}
 
 
 @dataclass(frozen=True)
@@ -64,6 +109,7 @@ class BotOptions:
     min_severity: Severity = Severity.ERROR
     max_new: int = 10  # new discussions per run, over all repos
     max_per_owner: int = 1  # new discussions per owner per run: org members all get notified
+    policy: BotPolicy = field(default_factory=BotPolicy)  # what each rule's findings get: discuss, pr, report
 
 
 @dataclass(frozen=True)
@@ -161,44 +207,84 @@ class DiscussionBot:
         self.hub = HubDiscussions(checker.client)
         self._opened = 0
         self._per_owner: Counter[str] = Counter()
+        self._repos: set[str] = set()  # repos with a new discussion or pull request this run
 
     def handle(self, repo_id: str) -> Report:
+        """The discussion part of `handle_repo`."""
+        return self.handle_repo(repo_id).discussion
+
+    def handle_repo(self, repo_id: str) -> RepoOutcome:
         """Everything for one repo. A Hub failure becomes an ERROR report, so the next repo goes on."""
         try:
             repo = self.checker.client.open_repo(repo_id)
             wishes = repo_wishes(repo)
             if wishes.opt_out:
-                return Report(repo_id, Action.SKIP, wishes.opt_out)
+                return RepoOutcome(repo_id, (Report(repo_id, Action.SKIP, wishes.opt_out),))
             # Every adapter in the repo (root, checkpoint-500/, adapters/<name>/): one discussion for them all.
             results = self.checker.lint_adapters(repo)
             failed = next((result.error for result in results if result.error), None)
             if failed:
-                return Report(repo_id, Action.ERROR, failed)
+                return RepoOutcome(repo_id, (Report(repo_id, Action.ERROR, failed),))
             findings = [finding for result in results for finding in result.findings]
-            return self.carry_out(self.plan(repo_id, as_owner_configured(findings, wishes.config)))
+            state = self.read_threads(repo_id, as_owner_configured(findings, wishes.config))
+            discussion = self.carry_out(self.plan(repo_id, state.findings, state.threads))
+            return self.follow_up(repo, root_snapshot(results), state, discussion)
         except HubError as exc:
-            return Report(repo_id, Action.ERROR, str(exc))
+            return RepoOutcome(repo_id, (Report(repo_id, Action.ERROR, str(exc)),))
 
-    def plan(self, repo_id: str, findings: Sequence[Finding]) -> Report:
+    def read_threads(self, repo_id: str, findings: Sequence[Finding]) -> ThreadState:
+        """The bot's threads in the repo, the owner's pending commands, and the findings minus the owner's ignores."""
+        threads = self._own_threads(repo_id)
+        thread = max((t for t in threads if not _is_pull_request(t)), key=lambda t: t.num, default=None)
+        commands = pending_commands(thread, self._owner_check(repo_id)) if thread else []
+        ignored = ignored_rules(thread) | {code for c in commands if c.verb == "ignore" for code in c.codes}
+        kept = [f for f in findings if f.rule not in ignored]
+        return ThreadState(tuple(threads), thread.num if thread else None, tuple(commands), tuple(kept))
+
+    def follow_up(
+        self, repo: RepoReader, snapshot: RepoSnapshot | None, state: ThreadState, discussion: Report
+    ) -> RepoOutcome:
+        """After the discussion step: the fix pull request (or the one the owner asked for), then one answer to each
+        owner command. `snapshot`: the repo's root adapter, whose files a pull request edits (None: no PR)."""
+        reports = [discussion]
+        asked = any(c.verb == "pr" for c in state.commands)
+        pull = None
+        if snapshot is not None:
+            pull = self.plan_pull_request(repo, snapshot, state.findings, state.threads, asked=asked)
+        if pull is not None:
+            pull = self.carry_out(pull)
+            reports.append(pull)
+        for command in state.commands:
+            assert state.thread is not None
+            reports.append(self.carry_out(self._answer(discussion.repo_id, state.thread, command, pull)))
+        return RepoOutcome(discussion.repo_id, tuple(reports), tuple(sorted({f.rule for f in state.findings})))
+
+    def plan(self, repo_id: str, findings: Sequence[Finding], threads: Sequence[Discussion] | None = None) -> Report:
         """What to do about a repo's findings (sorted, most severe first), given its discussions.
 
-        Only findings at or above `min_severity` call for a post and make up its fingerprint; the post lists the
-        others briefly.
+        Only findings whose rule's bot action is `discuss` and at or above `min_severity` call for a post and make
+        up its fingerprint; the post lists the others briefly. `threads`: the bot's own, if already read.
         """
-        urgent = [f for f in findings if f.severity.rank >= self.options.min_severity.rank]
+        policy = self.options.policy
+        urgent = [
+            f for f in policy.select(findings, BotAction.DISCUSS) if f.severity.rank >= self.options.min_severity.rank
+        ]
         if not urgent:
-            return Report(repo_id, Action.NOTHING, f"no findings at or above {self.options.min_severity.value}")
+            reason = f"no findings at or above {self.options.min_severity.value} that break loading or generation"
+            return Report(repo_id, Action.NOTHING, reason)
         current = Fingerprint.of(urgent)
-        own = self._own_discussions(repo_id)
+        rules_of = tuple(sorted({f.rule for f in urgent}))
+        threads = self._own_threads(repo_id) if threads is None else threads
+        own = [t for t in threads if not _is_pull_request(t)]
         if not own:
             others = [f for f in findings if f is not urgent[0]]
             body = discussion.body(urgent[0], others, markers=current.markers(), version=__version__)
             title = discussion.title(urgent[0])
-            return Report(repo_id, Action.OPEN, title=title, body=body, fingerprint=current.digest)
+            return Report(repo_id, Action.OPEN, title=title, body=body, fingerprint=current.digest, rules=rules_of)
         closed = [d for d in own if not d.is_open]
         if closed:
             return Report(repo_id, Action.SKIP, f"its owner closed hublint's discussion #{closed[0].num}")
-        latest = self.hub.details(repo_id, max(d.num for d in own))
+        latest = max(own, key=lambda d: d.num)
         posted = Fingerprint.latest_in(latest)
         if posted is None:
             return Report(repo_id, Action.SKIP, f"hublint's account opened #{latest.num} without a hublint marker")
@@ -206,28 +292,101 @@ class DiscussionBot:
             reason = f"discussion #{latest.num} is up to date"
             return Report(repo_id, Action.NOTHING, reason, discussion=latest.num, fingerprint=current.digest)
         body = update_body(posted, current, urgent)
-        return Report(repo_id, Action.COMMENT, body=body, discussion=latest.num, fingerprint=current.digest)
+        return Report(
+            repo_id, Action.COMMENT, body=body, discussion=latest.num, fingerprint=current.digest, rules=rules_of
+        )
+
+    def plan_pull_request(
+        self,
+        repo: RepoReader,
+        snapshot: RepoSnapshot,
+        findings: Sequence[Finding],
+        threads: Sequence[Discussion],
+        *,
+        asked: bool = False,
+    ) -> Report | None:
+        """A fix pull request for the `pr` findings (or, `asked` by the owner, a "How to load" card section);
+        None when there is nothing to fix. One pull request per repo, ever."""
+        repo_id = snapshot.hub_id or snapshot.target
+        # Only the root adapter's files are edited: a subfolder adapter's finding names `<folder>/<file>`.
+        metadata = [f for f in self.options.policy.select(findings, BotAction.PR) if f.file in ROOT_FILES]
+        if not metadata and not asked:
+            return None
+        opened = [t for t in threads if _is_pull_request(t)]
+        if opened:
+            return Report(repo_id, Action.SKIP, f"hublint opened pull request #{opened[0].num} here already")
+        planner = FixPlanner(self.checker.bases)
+        if asked:
+            plan, reason = planner.card_section(repo, snapshot, findings, metadata)
+        else:
+            plan, reason = planner.metadata_fix(repo, snapshot, metadata)
+        if plan is None:
+            return Report(repo_id, Action.NOTHING, f"no pull request: {reason}")
+        fingerprint = Fingerprint.of(metadata or findings)
+        return Report(
+            repo_id,
+            Action.PULL_REQUEST,
+            title=plan.title,
+            body=f"{plan.body}\n{fingerprint.markers()}",
+            fingerprint=fingerprint.digest,
+            rules=plan.rules,
+            files=plan.files,
+            diff=plan.diff,
+        )
+
+    def _answer(self, repo_id: str, num: int, command: Command, pull: Report | None) -> Report:
+        """The bot's one reply to an owner's command, in the thread."""
+        planned = pull is not None and pull.action is Action.PULL_REQUEST
+        text = pull_request.command_reply(
+            verb=command.verb,
+            author=command.author,
+            codes=command.codes,
+            pull=pull.discussion if planned and pull else None,
+            planned=planned,
+            reason=pull.reason if pull and not planned else "no pull request was planned",
+            markers=answer_markers(command),
+        )
+        return Report(repo_id, Action.COMMENT, body=text, discussion=num, rules=command.codes)
+
+    def _owner_check(self, repo_id: str) -> Callable[[str], bool]:
+        """Who may command the bot here: the repo's owner, or a member of the organization that owns it."""
+        owner = _owner(repo_id)
+        members: list[frozenset[str]] = []
+
+        def may_command(user: str) -> bool:
+            if user == owner:
+                return True
+            if not members:
+                members.append(self.hub.members(owner))
+            return user in members[0]
+
+        return may_command
 
     def carry_out(self, report: Report) -> Report:
         """Apply the caps to a new discussion; post when asked. Caps count posts that happened (or would, dry)."""
-        if report.action is Action.OPEN:
+        if report.action in (Action.OPEN, Action.PULL_REQUEST):
             capped = self._cap(report.repo_id)
             if capped:
                 return Report(report.repo_id, Action.SKIP, capped)
-        if self.options.post and report.action in (Action.OPEN, Action.COMMENT):
+        if self.options.post and report.action in (Action.OPEN, Action.COMMENT, Action.PULL_REQUEST):
             try:
                 report = self._post(report)
             except HubError as exc:
                 action = Action.SKIP if isinstance(exc, DiscussionsDisabled) else Action.ERROR
                 return Report(report.repo_id, action, str(exc))
-        if report.action is Action.OPEN:
+        if report.action in (Action.OPEN, Action.PULL_REQUEST):
             self._opened += 1
-            self._per_owner[_owner(report.repo_id)] += 1
+            if report.repo_id not in self._repos:  # a discussion and a pull request in one repo count once
+                self._per_owner[_owner(report.repo_id)] += 1
+            self._repos.add(report.repo_id)
         return report
 
     def _post(self, report: Report) -> Report:
         assert report.body is not None
-        if report.action is Action.OPEN:
+        if report.action is Action.PULL_REQUEST:
+            assert report.title is not None and report.files is not None
+            num = self.hub.open_pull_request(report.repo_id, report.title, report.body, report.files)
+        elif report.action is Action.OPEN:
             assert report.title is not None
             num = self.hub.create(report.repo_id, report.title, report.body)
         else:
@@ -240,20 +399,30 @@ class DiscussionBot:
         if self._opened >= self.options.max_new:
             return f"the cap of {self.options.max_new} new discussion(s) per run is reached"
         owner = _owner(repo_id)
-        if self._per_owner[owner] >= self.options.max_per_owner:
+        if repo_id not in self._repos and self._per_owner[owner] >= self.options.max_per_owner:
             return f"the cap of {self.options.max_per_owner} new discussion(s) per owner per run is reached for {owner}"
         return None
 
-    def _own_discussions(self, repo_id: str) -> list[Discussion]:
-        """The bot's discussions (and pull requests) in the repo: by author when the token names the bot.
-
-        Without a token (a dry run) the account is unknown, so `[bot]` threads are read for a hublint marker.
-        """
+    def _own_threads(self, repo_id: str) -> list[Discussion]:
+        """The bot's discussions and pull requests in the repo, with their messages: by author when the token
+        names the bot. Without a token (a dry run) the account is unknown, so `[bot]` threads are read for a
+        hublint marker."""
         me = self.hub.whoami()
-        if me is not None:
-            return self.hub.list(repo_id, author=me)
-        candidates = [d for d in self.hub.list(repo_id) if d.title.startswith(TITLE_PREFIX)]
-        return [d for d in candidates if Fingerprint.latest_in(self.hub.details(repo_id, d.num))]
+        listed = self.hub.list(repo_id, author=me) if me else self.hub.list(repo_id)
+        if me is None:
+            listed = [d for d in listed if d.title.startswith(TITLE_PREFIX)]
+        threads = [self.hub.details(repo_id, d.num) for d in listed]
+        return threads if me else [t for t in threads if Fingerprint.latest_in(t) or _is_pull_request(t)]
+
+
+def root_snapshot(results: Sequence[LintResult]) -> RepoSnapshot | None:
+    """The adapter at the repo's root: a metadata fix edits the root adapter_config.json and README.md."""
+    return next((r.snapshot for r in results if r.subfolder is None and r.snapshot is not None), None)
+
+
+def _is_pull_request(thread: Discussion) -> bool:
+    """A thread whose opening post (by its author) is a hublint pull request description."""
+    return bool(thread.messages) and thread.messages[0].author == thread.author and PR_MARKER in thread.messages[0].text
 
 
 def update_body(posted: Fingerprint, current: Fingerprint, findings: Sequence[Finding]) -> str:

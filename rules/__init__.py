@@ -6,7 +6,7 @@ from hublint.rules.compat.hl601_requires_newer_peft import RequiresNewerPeft
 from hublint.rules.compat.hl605_unknown_peft_type import UnknownPeftType
 from hublint.rules.compat.hl606_task_type_unsupported_by_base import TaskTypeUnsupportedByBase
 from hublint.rules.compat.hl607_not_a_peft_adapter import NotAPeftAdapter
-from hublint.rules.model import Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, LoadRecipe, Need, Rule, Severity
 from hublint.rules.provenance.hl401_pickle_weights import PickleWeights
 from hublint.rules.provenance.hl402_base_model_not_hub_id import BaseModelNotHubId
 from hublint.rules.provenance.hl403_base_model_unavailable import BaseModelUnavailable
@@ -83,4 +83,4 @@ def get(code_or_name: str) -> type[Rule]:
         raise KeyError(f"no rule {code_or_name!r} (see `hublint rules`)") from None
 
 
-__all__ = ["ALL_RULES", "Category", "Finding", "Fix", "LoadRecipe", "Need", "Rule", "Severity", "get"]
+__all__ = ["ALL_RULES", "BotAction", "Category", "Finding", "Fix", "LoadRecipe", "Need", "Rule", "Severity", "get"]

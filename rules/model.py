@@ -42,6 +42,14 @@ class Category(str, enum.Enum):
     METADATA = "metadata"
 
 
+class BotAction(str, enum.Enum):
+    """What the Hub bot does with a rule's findings (the operator may change it per rule: `[tool.hublint.bot]`)."""
+
+    DISCUSS = "discuss"  # loading or generation breaks for the adapter's users: worth one discussion
+    PR = "pr"  # a file edit fixes it and the right value can be verified: a pull request, never a discussion
+    REPORT = "report"  # the dashboard and the CLI only
+
+
 class Need(str, enum.Enum):
     """What a rule reads, so the fetchers read only the small files that the enabled rules use."""
 
@@ -101,6 +109,8 @@ class Rule:
     needs: ClassVar[frozenset[Need]] = frozenset({Need.CONFIG, Need.WEIGHTS})
     options: ClassVar[Mapping[str, Any]] = {}
     fixable: ClassVar[bool] = False
+    # What the bot does with a finding; most findings are for the report only, so that is the default.
+    bot_action: ClassVar[BotAction] = BotAction.REPORT
     # The PEFT methods (peft_type values) the rule can judge; None: every method.
     peft_types: ClassVar[frozenset[str] | None] = None
     # With Need.WEIGHTS: the rule judges saved tensors, so it is skipped when no tensor header could be read.

@@ -153,6 +153,13 @@ def test_parse_config_reads_text_fetched_elsewhere() -> None:
         ('extend-select = ["HL9"]', "extend-select names unknown rule code or prefix 'HL9'"),
         ('fail-on = "fatal"', "fail-on must be one of error, warning, info, never, not 'fatal'"),
         ('bot = "no"', "bot must be true or false"),
+        (
+            '[bot]\nactions = {HL402 = "discussion"}',
+            "bot.actions.HL402 must be discuss, pr or report, not 'discussion'",
+        ),
+        ('[bot]\nactions = {HL999 = "pr"}', "bot.actions.HL999 is not a rule code or name"),
+        ("[bot]\nactoins = {}", "bot.actoins is an unknown key"),
+        ('[bot]\nenabled = "no"', "bot.enabled must be true or false"),
         ('[severity]\nHL101 = "critical"', "severity.HL101 must be error, warning or info, not 'critical'"),
         ('[severity]\nHL999 = "error"', "severity.HL999 is not a rule code or name"),
         ('[severity]\nHL101 = "info"\nembedding-vocab-mismatch = "error"', "sets HL101 a second time"),
@@ -203,3 +210,20 @@ def test_unknown_codes_in_flags(flag: str, values: list[str]) -> None:
     kwargs = {flag.lstrip("-"): values}
     with pytest.raises(ConfigError, match=f"^{flag}: unknown rule code or prefix"):
         merge(FileConfig(), **kwargs)
+
+
+def test_the_operator_sets_bot_actions_by_code_or_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hublint.cli import main
+    from hublint.rules.model import BotAction
+
+    text = '[tool.hublint.bot]\nactions = {HL402 = "report", card-base-model-disagrees = "report", HL203 = "pr"}\n'
+    write(tmp_path / "pyproject.toml", text)
+    config = load_config(tmp_path)
+    assert config.bot is True
+    assert config.bot_actions == {"HL402": BotAction.REPORT, "HL404": BotAction.REPORT, "HL203": BotAction.PR}
+    monkeypatch.chdir(tmp_path)
+    assert main(["rules"]) == 0
+    rows = {line.split()[0]: line.split()[-1] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert (rows["HL101"], rows["HL402"], rows["HL203"], rows["HL501"]) == ("discuss", "report", "pr", "report")

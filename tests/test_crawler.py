@@ -366,7 +366,11 @@ def test_a_dry_run_counts_what_the_bot_would_post_and_posts_nothing(
         assert main(["crawl", "--db", db, "--endpoint", emulator.url, "--discussions", "dry-run"]) == 0
         api = HfApi(endpoint=emulator.url, token=False)
         assert not any(list(api.get_repo_discussions(repo_id)) for repo_id in ids)
-    assert re.search(r"; discussions: \d+ would open", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert re.search(r"; discussions: \d+ would open", out)
+    # The volume by action and rule: HL101 (loading fails) goes to discussions, never to the report alone.
+    volume = re.search(r"; by action and rule: discussions: (\d+) \(HL101 (\d+)[^)]*\); pull requests: \d+", out)
+    assert volume and volume.group(1) == volume.group(2) != "0", out
     with Store(db) as store:
         assert all(store.discussion(repo_id) is None for repo_id in ids)
 

@@ -67,6 +67,6 @@ def test_wheel_installs_one_import_package(wheel):
 def test_readme_rule_table_matches_the_registry():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("<!-- rules-table")[1].split("<!-- /rules-table -->")[0]
-    rows = re.findall(r"^\| (HL\d+) \| ([\w-]+) \| (\w+) \| (\w+) \|$", table, re.MULTILINE)
-    expected = [(r.code, r.name, r.category.value, r.severity.value) for r in rules.ALL_RULES]
+    rows = re.findall(r"^\| (HL\d+) \| ([\w-]+) \| (\w+) \| (\w+) \| (\w+) \|$", table, re.MULTILINE)
+    expected = [(r.code, r.name, r.category.value, r.severity.value, r.bot_action.value) for r in rules.ALL_RULES]
     assert rows == expected

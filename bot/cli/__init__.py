@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hublint import __version__, prose, rules
 from hublint.config import FAIL_ON, FileConfig, load_config, merge, parse_config
@@ -17,6 +18,9 @@ from hublint.lint import LintResult
 from hublint.render import FORMATS, render
 from hublint.render.safe import visible
 from hublint.rules.model import Severity
+
+if TYPE_CHECKING:
+    from hublint.policy import BotPolicy
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 # Whole-command deadlines (--timeout): a check reads a few small files per target, a crawl runs for hours.
@@ -210,13 +214,26 @@ def _exit_code(results: list[LintResult], fail_on: str) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    rows = [("CODE", "NAME", "CATEGORY", "SEVERITY", "FIX")]
+    policy = bot_policy()
+    rows = [("CODE", "NAME", "CATEGORY", "SEVERITY", "FIX", "BOT")]
     for rule in rules.ALL_RULES:
-        rows.append((rule.code, rule.name, rule.category.value, rule.severity.value, "yes" if rule.fixable else ""))
+        fixable = "yes" if rule.fixable else ""
+        row = (rule.code, rule.name, rule.category.value, rule.severity.value, fixable, policy.action(rule.code).value)
+        rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return EXIT_OK
+
+
+def bot_policy() -> BotPolicy:
+    """The operator's `[tool.hublint.bot] actions` over the rules' own bot actions (config found from the CWD)."""
+    from hublint.policy import BotPolicy
+
+    try:
+        return BotPolicy(load_config().bot_actions)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _rule(args: argparse.Namespace) -> int:
@@ -224,7 +241,7 @@ def _rule(args: argparse.Namespace) -> int:
         rule = rules.get(args.rule)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    doc = prose.rule_doc(rule.code)
+    doc = prose.rule_doc(rule.code) + prose.render("rules/bot_action.md.j2", action=rule.bot_action.value)
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown

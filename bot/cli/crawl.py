@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
-from hublint.cli import CRAWL_TIMEOUT, EXIT_OK, UsageError, _fail, _hub_arguments
+from hublint.cli import CRAWL_TIMEOUT, EXIT_OK, UsageError, _fail, _hub_arguments, bot_policy
 from hublint.rules.numbers import parse_int
 
 if TYPE_CHECKING:
@@ -100,9 +100,8 @@ def _discussion_step(args: argparse.Namespace, stack: ExitStack) -> DiscussionSt
         client = stack.enter_context(HubClient(args.endpoint, args.token, deadline=Deadline(args.timeout)))
     except ValueError as exc:
         raise UsageError(f"--endpoint: {exc}") from None
-    bot = DiscussionBot(
-        Checker(client, LintConfig(), cache_dir=default_cache_dir()), BotOptions(post=args.discussions == "post")
-    )
+    options = BotOptions(post=args.discussions == "post", policy=bot_policy())
+    bot = DiscussionBot(Checker(client, LintConfig(), cache_dir=default_cache_dir()), options)
     if args.discussions == "post" and not bot.hub.authenticated:
         raise UsageError("--discussions post needs the bot's token: pass --token or set HF_TOKEN")
     return BotStep(bot)

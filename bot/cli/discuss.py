@@ -12,13 +12,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hublint.cli import DISCUSS_TIMEOUT, EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments
+from hublint.cli import DISCUSS_TIMEOUT, EXIT_ERROR, EXIT_OK, UsageError, _hub_arguments, bot_policy
 from hublint.render.safe import visible, visible_lines
 from hublint.rules.model import Severity
 from hublint.rules.numbers import parse_int
 
 if TYPE_CHECKING:  # bot.discussions imports huggingface_hub: only `discuss` itself pays for it, not every command
-    from hublint.discussions import Report
+    from hublint.discussions import RepoOutcome, Report
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,11 +48,13 @@ def run(args: argparse.Namespace) -> int:
     from hublint.lint import LintConfig
 
     repo_ids = [_repo_id(text) for text in args.targets]
+    policy = bot_policy()
     options = BotOptions(
         post=args.post,
         min_severity=Severity(args.min_severity),
         max_new=args.max_new,
         max_per_owner=args.max_per_owner,
+        policy=policy,
     )
     try:
         client = HubClient(args.endpoint, args.token, deadline=Deadline(args.timeout))
@@ -62,12 +64,25 @@ def run(args: argparse.Namespace) -> int:
         bot = DiscussionBot(Checker(client, LintConfig(), cache_dir=default_cache_dir()), options)
         if args.post and not bot.hub.authenticated:
             raise UsageError("--post needs a token: pass --token or set HF_TOKEN")
-        reports = []
+        outcomes = []
         for repo_id in repo_ids:
-            reports.append(bot.handle(repo_id))
-            _show(reports[-1])
-    print(_summary(reports, posted=args.post))
+            outcomes.append(bot.handle_repo(repo_id))
+            for report in outcomes[-1].reports:
+                _show(report)
+    reports = [report for outcome in outcomes for report in outcome.reports]
+    print(volume_summary(outcomes, posted=args.post))
+    print(_summary([outcome.discussion for outcome in outcomes], posted=args.post))
     return EXIT_ERROR if any(r.action is Action.ERROR for r in reports) else EXIT_OK
+
+
+def volume_summary(outcomes: Sequence[RepoOutcome], *, posted: bool) -> str:
+    """By action and rule: how many repos get a discussion, a pull request, or the report only."""
+    from hublint.policy import Volume
+
+    volume = Volume()
+    for outcome in outcomes:
+        volume.add_repo(outcome.volume())
+    return ("posted: " if posted else "would post: ") + "; ".join(volume.lines())
 
 
 def _repo_id(text: str) -> str:
@@ -96,6 +111,8 @@ def _show(report: Report) -> None:
         print(f"title: {visible(report.title)}")
     if report.body:
         print(f"\n{visible_lines(report.body)}")
+    if report.diff and not report.posted:
+        print(f"\n{visible_lines(report.diff)}")
     sys.stdout.flush()
 
 
@@ -104,6 +121,10 @@ def _headline(report: Report) -> str:
 
     if report.action is Action.OPEN:
         return f"opened discussion #{report.discussion}: {report.url}" if report.posted else "would open a discussion"
+    if report.action is Action.PULL_REQUEST:
+        if report.posted:
+            return f"opened pull request #{report.discussion}: {report.url}"
+        return f"would open a pull request changing {', '.join(sorted(report.files or {}))}"
     if report.action is Action.COMMENT:
         if report.posted:
             return f"commented on discussion #{report.discussion}: {report.url}"

@@ -52,9 +52,13 @@ SORT_KEYS: dict[str, Callable[[Repo], Any]] = {
 }
 
 
+# (repo id, revision, path) -> the OS path of the file as a pull request changed it, or None
+PullFiles = Callable[[str, str, str], "str | None"]
+
+
 class ModelRoutes:
-    def __init__(self, repos: RepoStore, access: Access, page_size: int) -> None:
-        self.repos, self.access, self.page_size = repos, access, page_size
+    def __init__(self, repos: RepoStore, access: Access, page_size: int, pull_files: PullFiles) -> None:
+        self.repos, self.access, self.page_size, self.pull_files = repos, access, page_size, pull_files
 
     def model_info(self, request: Request) -> Response:
         _, _, owner, name, *revision = request.segments
@@ -136,7 +140,8 @@ class ModelRoutes:
         self.access.check_content_access(repo, request.user)
         self.access.check_revision(repo, unquote(revision))
         filename = "/".join(unquote(part) for part in path)
-        repo_file = repo.file(filename)
+        changed = self.pull_files(repo.repo_id, unquote(revision), filename)
+        repo_file = self.repos.loose_file(filename, changed) if changed else repo.file(filename)
         if repo_file is None:
             raise HubError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": repo.sha})
         headers = file_headers(repo, repo_file)

@@ -278,6 +278,12 @@ class RepoStore:
             self._cards[readme.blob_id] = _parse_card(readme.location)
         return self._cards[readme.blob_id]
 
+    def loose_file(self, path: str, location: str) -> RepoFile:
+        """A file outside the repo's tree (a pull request's version of `path`), hashed like the repo's files."""
+        stat = os.stat(location)
+        blob_id, lfs = self._hash(location, stat.st_size, stat.st_mtime_ns)
+        return RepoFile(path, location, stat.st_size, stat.st_mtime, blob_id, lfs)
+
     def safetensors_parameters(self, repo: Repo) -> dict[str, Any] | None:
         """The Hub's `safetensors` model property: parameter counts per dtype of the model weights."""
         weights = _model_weight_files(repo)

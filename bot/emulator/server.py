@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from hublint.emulator import discussions
 from hublint.emulator.access import Access
+from hublint.emulator.commits import CommitRoutes
 from hublint.emulator.community import DiscussionRoutes
 from hublint.emulator.discussions import DiscussionStore
 from hublint.emulator.faults import FaultInjector, Faults, Hostile
@@ -34,12 +35,23 @@ from hublint.emulator.repos import RepoStore
 __all__ = ["Emulator", "Faults", "Hostile"]
 
 MAX_PAGE_SIZE = 1000
+_ALLOWED_METHODS = {
+    "discussions": ("GET", "POST"),
+    "preupload": ("POST",),
+    "commit": ("POST",),
+    "validate_yaml": ("POST",),
+    "org_members": ("GET",),
+}
 
 
 def route_kind(method: str, segments: list[str]) -> str:
     """What a request is, for statistics and rate-limit buckets."""
     if segments[:2] == ["api", "whoami-v2"] and len(segments) == 2:
         return "whoami"
+    if segments == ["api", "validate-yaml"]:
+        return "validate_yaml"
+    if segments[:2] == ["api", "organizations"] and len(segments) == 4 and segments[3] == "members":
+        return "org_members"
     if segments[:2] == ["api", "models"]:
         rest = segments[2:]
         if not rest or rest == [""]:
@@ -50,6 +62,8 @@ def route_kind(method: str, segments: list[str]) -> str:
             return "tree"
         if len(rest) >= 3 and rest[2] == "discussions":
             return "discussions"
+        if len(rest) == 4 and rest[2] in ("preupload", "commit"):
+            return rest[2]
     if len(segments) >= 5 and segments[2] == "resolve":
         return "resolve_head" if method == "HEAD" else "resolve_get"
     return "other"
@@ -64,12 +78,16 @@ def rate_limit_bucket(kind: str, segments: list[str]) -> str | None:
 class HubApp:
     """Routing, faults and the admin endpoints; `Emulator` serves it over HTTP."""
 
-    def __init__(self, root: Path, tokens: dict[str, str], faults: Faults, page_size: int) -> None:
+    def __init__(
+        self, root: Path, tokens: dict[str, str], faults: Faults, page_size: int, orgs: dict[str, list[str]]
+    ) -> None:
         repos = RepoStore(root)
         store = DiscussionStore(root / ".emulator" / "discussions")
         self.access = Access(repos, store, tokens)
-        self.models = ModelRoutes(repos, self.access, min(page_size, MAX_PAGE_SIZE))
+        self.commits = CommitRoutes(root, store, self.access, orgs)
+        self.models = ModelRoutes(repos, self.access, min(page_size, MAX_PAGE_SIZE), self.commits.pull_file)
         self.community = DiscussionRoutes(store, self.access)
+        self.orgs = orgs
         self.faults = FaultInjector(faults)
         self.stats = Stats()
 
@@ -123,11 +141,15 @@ class HubApp:
             "discussions": self.community.route,
             "resolve_head": self.models.resolve,
             "resolve_get": self.models.resolve,
+            "preupload": self.commits.preupload,
+            "commit": self.commits.commit,
+            "validate_yaml": self.commits.validate_yaml,
+            "org_members": self.commits.members,
         }
         handler = handlers.get(kind)
         if handler is None:
             raise HubError(404, "Sorry, we can't find the page you are looking for.")
-        allowed = ("GET", "POST") if kind == "discussions" else ("GET", "HEAD")
+        allowed = _ALLOWED_METHODS.get(kind, ("GET", "HEAD"))
         if request.method not in allowed:
             raise HubError(405, f"Method {request.method} not allowed", headers={"Allow": ", ".join(allowed)})
         return handler(request)
@@ -141,7 +163,7 @@ class HubApp:
                 "id": discussions.user_json(request.user)["_id"],
                 "name": request.user,
                 "fullname": request.user,
-                "orgs": [],
+                "orgs": [{"name": org, "type": "org"} for org, members in self.orgs.items() if request.user in members],
                 "auth": {"type": "access_token", "accessToken": {"displayName": "emulator", "role": "write"}},
             }
         )
@@ -175,9 +197,10 @@ class Emulator:
         faults: Faults | None = None,
         *,
         page_size: int = MAX_PAGE_SIZE,
+        orgs: dict[str, list[str]] | None = None,
     ) -> None:
         self.root = Path(root)
-        self._app = HubApp(self.root, dict(tokens or {}), faults or Faults(), page_size)
+        self._app = HubApp(self.root, dict(tokens or {}), faults or Faults(), page_size, dict(orgs or {}))
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 

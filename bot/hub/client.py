@@ -150,14 +150,18 @@ class HubClient:
         params: Any = None,
         headers: Mapping[str, str] | None = None,
         payload: Any = None,
+        content: bytes | None = None,
     ) -> Fetched:
-        """One request through the transport (counted, paced, retried if idempotent); HubError for any failure."""
+        """One request through the transport (counted, paced, retried if idempotent); HubError for any failure.
+
+        The body is `payload` as JSON, or `content` as given (say NDJSON, with its Content-Type in `headers`)."""
         try:
             with self._http.stream(
                 method,
                 url,
                 params=params,
                 json=payload,
+                content=content,
                 headers=self._headers(url, headers),
                 extensions={LIMIT: limit},
             ) as response:

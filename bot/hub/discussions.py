@@ -8,11 +8,14 @@ the bot's own first. Replies are read defensively: a field missing or of the wro
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from hublint.errors import DiscussionsDisabled, HubAuthError, HubError
+from hublint.errors import DiscussionsDisabled, HubAuthError, HubError, HubNotFound
 from hublint.hub.client import HubClient
 
 OPEN_DISCUSSION_STATUSES = frozenset({"open", "draft"})
@@ -96,6 +99,49 @@ class HubDiscussions:
     def comment(self, repo_id: str, num: int, body: str) -> None:
         self._post(f"{self._path(repo_id)}/{num}/comment", f"{repo_id} discussion #{num}", {"comment": body})
 
+    def open_pull_request(self, repo_id: str, title: str, body: str, files: Mapping[str, bytes]) -> int:
+        """One commit on a new pull request, as `HfApi.create_commit(..., create_pr=True)` sends it for small files:
+        the preupload call (which files go as regular blobs), then the NDJSON commit with `create_pr=1`."""
+        api = f"{self.endpoint}/api/models/{quote(repo_id)}"
+        sizes = [{"path": p, "sample": base64.b64encode(c[:512]).decode(), "size": len(c)} for p, c in files.items()]
+        modes = self._post(f"{api}/preupload/main", repo_id, {"files": sizes}, params={"create_pr": "1"})
+        listed = modes.get("files")
+        if not isinstance(listed, list) or any(
+            not isinstance(f, dict) or f.get("uploadMode") != "regular" for f in listed
+        ):
+            raise HubError(f"{repo_id}: the Hub wants these files as LFS uploads, which a metadata fix never needs")
+        lines = [{"key": "header", "value": {"summary": title, "description": body}}]
+        lines += [
+            {"key": "file", "value": {"content": base64.b64encode(c).decode(), "path": p, "encoding": "base64"}}
+            for p, c in files.items()
+        ]
+        ndjson = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+        reply = self.client.send(
+            "POST",
+            f"{api}/commit/main",
+            what=f"{repo_id} pull request",
+            params={"create_pr": "1"},
+            headers={"Content-Type": "application/x-ndjson"},
+            content=ndjson,
+        ).json_object(f"{repo_id} pull request")
+        url = reply.get("pullRequestUrl")
+        num = url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else ""
+        if not num.isdigit():
+            raise HubError(f"{repo_id}: the Hub made a commit but did not say which pull request")
+        return int(num)
+
+    def members(self, org: str) -> frozenset[str]:
+        """The organization's members (first page, up to the Hub's page size); empty when `org` is a user (404)."""
+        try:
+            reply = self.client.get(f"{self.endpoint}/api/organizations/{quote(org)}/members", what=f"members of {org}")
+        except HubError as exc:
+            if isinstance(exc, HubNotFound) or exc.status == 404:  # a user, not an organization
+                return frozenset()
+            raise
+        entries = reply.json(f"members of {org}")
+        names = (entry.get("user") for entry in entries if isinstance(entry, dict)) if isinstance(entries, list) else ()
+        return frozenset(name for name in names if isinstance(name, str))
+
     def url(self, repo_id: str, num: int) -> str:
         return f"{self.endpoint}/{repo_id}/discussions/{num}"
 
@@ -105,9 +151,9 @@ class HubDiscussions:
     def _get(self, url: str, what: str, params: Any = None) -> dict[str, Any]:
         return self.client.get(url, what=what, params=params).json_object(what)
 
-    def _post(self, url: str, what: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, url: str, what: str, payload: dict[str, Any], params: Any = None) -> dict[str, Any]:
         try:
-            reply = self.client.send("POST", url, what=what, payload=payload)
+            reply = self.client.send("POST", url, what=what, payload=payload, params=params)
         except HubAuthError as exc:
             # A 403 with a valid token where the owner turned the community tab off: permanent for this repo.
             if exc.status == 403 and self.authenticated:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hublint.rules.compat.versions import PEFT_TYPE_SINCE, format_version
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.config import peft_type
 from hublint.rules.peft.methods import METHODS, RENAMED
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
@@ -19,6 +19,7 @@ class UnknownPeftType(Rule):
     name = "unknown-peft-type"
     category = Category.COMPAT
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.CONFIG})
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:

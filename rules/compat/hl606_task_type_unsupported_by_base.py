@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.tasks import AUTO_CLASS_BY_TASK, natural_task, supported_tasks, task_type
 from hublint.rules.recipes import load_recipe
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
@@ -15,6 +15,7 @@ class TaskTypeUnsupportedByBase(Rule):
     name = "task-type-unsupported-by-base"
     category = Category.COMPAT
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.CONFIG, Need.BASE})
     fixable = True
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.ids import is_hub_id
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
@@ -49,6 +49,7 @@ class BaseModelNotHubId(Rule):
     name = "base-model-not-hub-id"
     category = Category.PROVENANCE
     severity = Severity.ERROR
+    bot_action = BotAction.PR
     needs = frozenset({Need.CONFIG})
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:

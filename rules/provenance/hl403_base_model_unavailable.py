@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.snapshot import ADAPTER_CONFIG, BaseModelFacts, RepoSnapshot
 
 
@@ -13,6 +13,7 @@ class BaseModelUnavailable(Rule):
     name = "base-model-unavailable"
     category = Category.PROVENANCE
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     # Need.BASE makes the fetchers look the base up; skip_reason() below keeps the rule running when they fail.
     needs = frozenset({Need.CONFIG, Need.BASE})
 

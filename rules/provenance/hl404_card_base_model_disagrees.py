@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.snapshot import RepoSnapshot
 
 
@@ -13,6 +13,7 @@ class CardBaseModelDisagrees(Rule):
     name = "card-base-model-disagrees"
     category = Category.METADATA
     severity = Severity.WARNING
+    bot_action = BotAction.PR
     needs = frozenset({Need.CONFIG, Need.CARD})
 
     def skip_reason(self, snapshot: RepoSnapshot) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.snapshot import RepoSnapshot
 
 # What torch.load(weights_only=True) accepts (torch/_weights_only_unpickler.py, _get_allowed_globals): the state-dict
@@ -71,6 +71,7 @@ class UnsafePickleImports(Rule):
     name = "unsafe-pickle-imports"
     category = Category.SECURITY
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.WEIGHTS})
     reads_tensors = False  # the imports are known even when no tensor could be read
 

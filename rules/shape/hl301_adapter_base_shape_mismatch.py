@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.config import ADALORA, LORA
 from hublint.rules.peft.keys import embedding_role
 from hublint.rules.peft.layers import BaseLayers, is_quantized
@@ -20,6 +20,7 @@ class AdapterBaseShapeMismatch(Rule):
     name = "adapter-base-shape-mismatch"
     category = Category.SHAPE
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
     peft_types = frozenset({LORA, ADALORA})  # rank-r factors: other methods skip with the reason
     reads_base_shapes = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.config import peft_type
 from hublint.rules.peft.keys import PREFIX, adapter_keys
 from hublint.rules.peft.layers import UNPREFIXED_TYPES, BaseLayers, owner_module
@@ -23,6 +23,7 @@ class TargetModuleNotInBase(Rule):
     name = "target-module-not-in-base"
     category = Category.SHAPE
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
     reads_base_shapes = True
     # Prompt learning and X-LoRA save un-prefixed keys by design and adapt no named base module.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.config import ADALORA, LORA
 from hublint.rules.peft.ranks import LoraFactor, configured_rank, lora_factors
 from hublint.rules.snapshot import RepoSnapshot
@@ -18,6 +18,7 @@ class RankConfigTensorMismatch(Rule):
     name = "rank-config-tensor-mismatch"
     category = Category.SHAPE
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.CONFIG, Need.WEIGHTS})
     peft_types = frozenset({LORA, ADALORA})  # rank-r factors: other methods skip with the reason
 

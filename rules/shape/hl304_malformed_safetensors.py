@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.snapshot import DTYPE_BITS, RepoSnapshot, TensorHeader, WeightsFile
 
 # safetensors 0.8 also knows these dtypes (its "unknown variant" error lists them).
@@ -21,6 +21,7 @@ class MalformedSafetensors(Rule):
     name = "malformed-safetensors"
     category = Category.INTEGRITY
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.WEIGHTS})
     reads_tensors = False  # it judges the headers themselves, parsable or not
 

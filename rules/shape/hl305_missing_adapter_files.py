@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Rule, Severity
 from hublint.rules.peft.config import field_problems
 from hublint.rules.peft.methods import foreign_format
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
@@ -21,6 +21,7 @@ class MissingAdapterFiles(Rule):
     name = "missing-adapter-files"
     category = Category.INTEGRITY
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset()  # the file list alone: this rule must run when the config is missing
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:

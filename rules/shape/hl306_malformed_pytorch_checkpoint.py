@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.snapshot import RepoSnapshot
 
 _SHOWN = 3
@@ -15,6 +15,7 @@ class MalformedPytorchCheckpoint(Rule):
     name = "malformed-pytorch-checkpoint"
     category = Category.INTEGRITY
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.WEIGHTS})
     reads_tensors = False  # it judges the file itself, readable or not
 

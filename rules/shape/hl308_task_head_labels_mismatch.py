@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.tasks import auto_class, base_num_labels, head_label_layers, task_type
 from hublint.rules.recipes import load_recipe
 from hublint.rules.snapshot import RepoSnapshot
@@ -15,6 +15,7 @@ class TaskHeadLabelsMismatch(Rule):
     name = "task-head-labels-mismatch"
     category = Category.SHAPE
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
     fixable = True
 

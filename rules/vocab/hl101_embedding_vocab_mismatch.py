@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.keys import VocabTensor, resized_vocab_tensors, trainable_token_indices
 from hublint.rules.recipes import load_recipe
 from hublint.rules.snapshot import RepoSnapshot
@@ -15,6 +15,7 @@ class EmbeddingVocabMismatch(Rule):
     name = "embedding-vocab-mismatch"
     category = Category.VOCAB
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE, Need.TOKENIZER})
     fixable = True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.keys import model_embedding_rows
 from hublint.rules.snapshot import RepoSnapshot
 
@@ -14,6 +14,7 @@ class TokenizerExceedsEmbeddings(Rule):
     name = "tokenizer-exceeds-embeddings"
     category = Category.TOKENIZER
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.WEIGHTS, Need.TOKENIZER, Need.BASE})
 
     def skip_reason(self, snapshot: RepoSnapshot) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Need, Rule, Severity
 from hublint.rules.peft.keys import vocab_tensors
 from hublint.rules.snapshot import RepoSnapshot
 
@@ -14,6 +14,7 @@ class EmbedHeadRowsDiffer(Rule):
     name = "embed-head-rows-differ"
     category = Category.VOCAB
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.WEIGHTS})
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hublint.rules.model import Category, Finding, Need, Rule, Severity
+from hublint.rules.model import BotAction, Category, Finding, Need, Rule, Severity
 from hublint.rules.peft.keys import adapter_keys, model_embedding_rows, trainable_token_indices
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
@@ -14,6 +14,7 @@ class TrainableTokenIndexOutOfRange(Rule):
     name = "trainable-token-index-out-of-range"
     category = Category.VOCAB
     severity = Severity.ERROR
+    bot_action = BotAction.DISCUSS
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
