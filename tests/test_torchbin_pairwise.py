@@ -42,6 +42,7 @@ def make_twin(root: Path, repo_id: str, base_twin: str | None) -> str:
     from safetensors.torch import load_file
 
     source, target = root / repo_id, root / (repo_id + TWIN)
+    shutil.rmtree(target, ignore_errors=True)  # the factory's own twin is on the safetensors base: this one is not
     shutil.copytree(source, target)
     for file in sorted(target.iterdir()):
         if file.name.endswith(".safetensors"):
