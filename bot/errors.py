@@ -48,6 +48,10 @@ class HubNotFound(HubError):
     permanent = True
 
 
+class HubRepoNotFound(HubNotFound):
+    """The repository itself does not exist, or is private (401/404 RepoNotFound): a crawl marks it gone."""
+
+
 class HubGated(HubError):
     """The repository is gated: its conditions must be accepted and a token passed."""
 
