@@ -434,17 +434,29 @@ class Store:
     # -- leases ---------------------------------------------------------------------------------------------------
 
     def claim(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
-        """Lease the most recently changed repo that is due, or None when nothing is left for this worker."""
+        """Lease the most recently changed repo that is due (new work before retries), or None when nothing is
+        left for this worker.
+
+        One status at a time, ordered by `last_modified` alone: the `repos_claim` index then yields the answer
+        without sorting the due repos (with 100,000 pending, a sort per claim made a crawl quadratic).
+        """
         with self._transaction() as connection:
-            query = (
-                sa.select(repos.c.id, repos.c.sha, repos.c.attempts, repos.c.entry)
-                .where(*_due(now), sa.or_(repos.c.lease_owner.is_(None), repos.c.lease_expires < now))
-                .order_by(repos.c.last_modified.desc().nulls_last(), repos.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            row = connection.execute(query).first()
-            if row is None:
+            for status in CLAIMABLE:
+                query = (
+                    sa.select(repos.c.id, repos.c.sha, repos.c.attempts, repos.c.entry)
+                    .where(
+                        repos.c.status == status,
+                        repos.c.next_attempt_at <= now,
+                        sa.or_(repos.c.lease_owner.is_(None), repos.c.lease_expires < now),
+                    )
+                    .order_by(repos.c.last_modified.desc(), repos.c.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+                row = connection.execute(query).first()
+                if row is not None:
+                    break
+            else:
                 return None
             connection.execute(
                 sa.update(repos)
