@@ -110,6 +110,11 @@ class CrawlSummary:
     requests_by_bucket: Counter[str] = field(default_factory=Counter)  # the Hub's rate-limit buckets
     volume: Volume = field(default_factory=Volume)  # by action and rule: discussions, pull requests, report only
 
+    @property
+    def done(self) -> int:
+        """Repos this run has finished with, one way or another."""
+        return self.linted + self.failed + self.gone
+
     def as_dict(self) -> dict[str, object]:
         # not dataclasses.asdict: it would rebuild the Counter from (key, value) pairs, counting the pairs
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {
@@ -382,7 +387,7 @@ class Crawler:
     def _count_due(self) -> None:
         due = self.store.count_due(self.clock())
         with self._lock:
-            self.summary.due = self.summary.linted + self.summary.failed + due
+            self.summary.due = self.summary.done + due
         self._report()
 
     def _wanted(self, page: list[ListedRepo]) -> list[ListedRepo]:

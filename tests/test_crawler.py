@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import shutil
 import signal
@@ -455,3 +456,42 @@ def test_a_rule_that_crashes_on_one_repo_is_recorded_and_the_crawl_goes_on(
     assert (summary.linted, summary.failed) == (ADAPTERS - 1, 1)
     with Store(db) as store:
         assert "internal error: ZeroDivisionError: boom" in (store.repo(victim).status + str(store.results()))
+
+
+def test_without_a_terminal_the_cli_logs_one_progress_line_per_n_repos(
+    hub: tuple[Path, list[str]], db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = hub
+    with Emulator(root) as emulator:
+        assert main(["crawl", "--db", db, "--endpoint", emulator.url, "--log-every", "5"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == ADAPTERS // 5, lines
+    progress = re.compile(
+        r"^crawl: 24 listed, (\d+)/24 linted, 0 failed; \d+ requests; [\d.]+ repos/s, (\d+ s|\d+ min \d+ s) left$"
+    )
+    assert [int(progress.match(line).group(1)) for line in lines] == [5, 10, 15, 20]
+
+
+def test_on_a_terminal_the_cli_shows_a_live_progress_bar(hub: tuple[Path, list[str]], db: str) -> None:
+    root, _ = hub
+    with Emulator(root, faults=Faults(latency=0.05)) as emulator:
+        controller, terminal = pty.openpty()
+        command = [sys.executable, "-m", "bot.cli", "crawl", "--db", db, "--endpoint", emulator.url]
+        environment = {**os.environ, "HUBLINT_NO_CACHE": "1", "COLUMNS": "160", "TERM": "xterm"}
+        crawl_process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=terminal)
+        os.close(terminal)
+        screen = b""
+        while chunk := _read_terminal(controller):
+            screen += chunk
+        out, _ = crawl_process.communicate(timeout=60)
+        os.close(controller)
+    assert crawl_process.returncode == 0 and SUMMARY.match(out.decode())
+    text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", screen).decode()
+    assert re.search(r"24 listed, \d+/24 linted, 0 failed; \d+ requests .* \d+/24 .*ETA", text), text[-500:]
+
+
+def _read_terminal(descriptor: int) -> bytes:
+    try:
+        return os.read(descriptor, 65536)
+    except OSError:  # the crawl closed its end
+        return b""
