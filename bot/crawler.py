@@ -40,7 +40,7 @@ from hublint.discussions import (
     repo_wishes,
     root_snapshot,
 )
-from hublint.errors import HubRepoNotFound
+from hublint.errors import BudgetSpent, HubRepoNotFound
 from hublint.hub import (
     LISTING_PAGE_SIZE,
     CrawlClients,
@@ -49,6 +49,7 @@ from hublint.hub import (
     HubClient,
     HubError,
     ListedRepo,
+    RateLimitGate,
     Retry,
     facts_from_json,
     facts_to_json,
@@ -76,7 +77,6 @@ class CrawlOptions:
     limit: int | None = None  # look at the N most recently changed repos only
     since: datetime | None = None  # ... or at those changed since then
     concurrency: int = 16  # at a 50-100 ms round trip; the RateLimit headers, not this, set the long-run pace
-    budget: int | None = None  # HTTP requests; no page or repo is started once they are spent
     # A lease lasts this long unless the worker's heartbeat (every quarter of it) renews it: a worker that stopped
     # beating for that long is dead and its repos are taken back (at once when it was on this host).
     lease_seconds: float = 60.0
@@ -103,12 +103,26 @@ class CrawlSummary:
     bytes: int = 0
     seconds: float = 0.0
     due: int = 0  # repos waiting for a lint after the listing: the progress bar's total
+    requests_by_bucket: dict[str, int] = field(default_factory=dict)  # the Hub's rate-limit buckets (api, resolvers)
+    quotas: dict[str, tuple[int, int]] = field(default_factory=dict)  # bucket -> (requests, window s), from the Hub
+    rate_limit_waits: int = 0  # pauses until a bucket's window reset
+    rate_limit_seconds: float = 0.0
+    rate_limited: int = 0  # 429 answers (the pauses should make them rare)
     budget_spent: bool = False
     timed_out: bool = False
     discussions: Counter[str] = field(default_factory=Counter)
-    rate_limited: int = 0  # HTTP 429 answers among the requests
-    requests_by_bucket: Counter[str] = field(default_factory=Counter)  # the Hub's rate-limit buckets
     volume: Volume = field(default_factory=Volume)  # by action and rule: discussions, pull requests, report only
+
+    def quota_text(self) -> str:
+        """Requests per bucket, against the quota the Hub announced; the rate-limit pauses and 429s."""
+        used = []
+        for bucket, count in sorted(self.requests_by_bucket.items()):
+            quota = self.quotas.get(bucket)
+            used.append(f"{bucket} {count}" + (f" of {quota[0]} per {quota[1]} s" if quota else ""))
+        text = "quota used: " + (", ".join(used) or "none")
+        if self.rate_limit_waits:
+            text += f", {self.rate_limit_waits} rate-limit waits ({self.rate_limit_seconds:.0f} s)"
+        return text + (f", {self.rate_limited} answered 429" if self.rate_limited else "")
 
     @property
     def done(self) -> int:
@@ -132,6 +146,7 @@ class CrawlSummary:
             text += f"; {self.gone} gone from the Hub"
         if self.reclaimed:
             text += f"; {self.reclaimed} taken back from dead workers"
+        text += "; " + self.quota_text()
         if self.discussions:
             text += "; discussions: " + ", ".join(f"{n} {action}" for action, n in sorted(self.discussions.items()))
         if self.parked:
@@ -208,14 +223,20 @@ class BotStep:
 
 
 def crawl_clients(
-    endpoint: str | None, token: str | bool | None, concurrency: int, timeout: float | None = None
+    endpoint: str | None,
+    token: str | bool | None,
+    concurrency: int,
+    timeout: float | None = None,
+    budget: Mapping[str, int] | None = None,
 ) -> CrawlClients:
     """One client per worker thread, all pausing together on the Hub's RateLimit headers and sharing one deadline.
 
     The reserve: one request in flight per worker, and the listing's.
     """
     retry = Retry(max_wait=CRAWL_MAX_WAIT)
-    return CrawlClients(endpoint, token, reserve=concurrency + 1, retry=retry, deadline=Deadline(timeout))
+    return CrawlClients(
+        endpoint, token, reserve=concurrency + 1, retry=retry, deadline=Deadline(timeout), budget=budget
+    )
 
 
 def worker_id() -> str:
@@ -361,7 +382,14 @@ class Crawler:
     def _list(self) -> bool:
         """Enqueue the listing's new and changed repos; True when it was read to its end (every repo seen)."""
         page_size = min(self.options.page_size, self.options.limit or self.options.page_size)
-        for page in list_adapters(self._client(), page_size=page_size, author=self.options.author):
+        pages = list_adapters(self._client(), page_size=page_size, author=self.options.author)
+        while True:
+            try:
+                page = next(pages, None)
+            except BudgetSpent:
+                return False
+            if page is None:
+                break
             wanted = self._wanted(page)
             due = set(self.store.note_listed([_listing(e) for e in wanted], self.clock()))
             with self._lock:
@@ -469,6 +497,9 @@ class Crawler:
             client.stats.http_requests - before.http_requests, client.stats.bytes_downloaded - before.bytes_downloaded
         )
         seconds = time.monotonic() - started
+        if linted.unfinished:
+            self.store.release_claim(claim, owner)  # not an attempt: the next run lints it
+            return
         if linted.result is not None and linted.repo is not None:
             linted.result.stats = cost
             again = self._discussion(linted.repo, linted.result, claim, owner)
@@ -520,6 +551,8 @@ class Crawler:
             repo = self._reader(client, claim)
             snapshot = build_snapshot(repo, self.needs, self.bases)
             return _Linted(repo, run_rules(snapshot, self.rules, self.config))
+        except BudgetSpent as exc:
+            return _Linted(error=str(exc), unfinished=True)
         except HubError as exc:
             return _Linted(error=str(exc), permanent=exc.permanent, gone=isinstance(exc, HubRepoNotFound))
         except UnreadableRepo as exc:
@@ -567,18 +600,26 @@ class Crawler:
             self._clients.append(client)
         return client
 
-    def _count_traffic(self) -> None:
+    def _gates(self) -> list[RateLimitGate]:
+        """The rate-limit gates of this crawl's clients (one, shared, unless a caller made its own clients)."""
         with self._lock:
-            self.summary.requests = sum(c.stats.http_requests for c in self._clients)
-            self.summary.bytes = sum(c.stats.bytes_downloaded for c in self._clients)
-            self.summary.rate_limited = sum(c.stats.rate_limited for c in self._clients)
-            self.summary.requests_by_bucket = sum((c.stats.by_bucket for c in self._clients), Counter())
+            return list({id(c.gate): c.gate for c in self._clients}.values())
+
+    def _count_traffic(self) -> None:
+        """Every request through the gates (the discussion bot's too, when it shares the crawl's), by bucket."""
+        gates = self._gates()
+        with self._lock:
+            buckets = sum((gate.sent for gate in gates), Counter())
+            summary = self.summary
+            summary.requests, summary.requests_by_bucket = sum(buckets.values()), dict(buckets)
+            summary.bytes = sum(c.stats.bytes_downloaded for c in self._clients)
+            summary.quotas = {bucket: q for gate in gates for bucket, q in gate.quotas.items()}
+            summary.rate_limit_waits = sum(gate.paused for gate in gates)
+            summary.rate_limit_seconds = sum(gate.paused_seconds for gate in gates)
+            summary.rate_limited = sum(gate.refused for gate in gates)
 
     def _budget_spent(self) -> bool:
-        if self.options.budget is None:
-            return False
-        self._count_traffic()
-        if self.summary.requests >= self.options.budget:
+        if any(gate.spent for gate in self._gates()):
             self.summary.budget_spent = True
         return self.summary.budget_spent
 
@@ -604,6 +645,7 @@ class _Linted:
     permanent: bool = False  # another attempt at this sha cannot succeed
     overran: bool = False  # the lint outlived its time budget and still runs in its abandoned thread
     gone: bool = False  # the repo does not exist (any more), or is private
+    unfinished: bool = False  # stopped by the request budget: not an attempt, the repo waits for the next run
 
 
 def _skip_reason(entry: ListedRepo) -> str | None:

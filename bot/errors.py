@@ -68,6 +68,10 @@ class HubRateLimited(HubError):
     """The Hub asks to wait longer than we are willing to."""
 
 
+class BudgetSpent(HubError):
+    """The crawl's `--budget` of requests is spent: the request was not sent."""
+
+
 class HubUnavailable(HubError):
     """No usable answer: the connection failed, the server stayed silent or kept failing (5xx)."""
 

@@ -465,6 +465,11 @@ class Store:
             )
         return Claim(row.id, row.sha, row.attempts, row.entry)
 
+    def release_claim(self, claim: Claim, owner: str) -> None:
+        """Give a repo back untouched (the crawl stopped before it could lint it): claimable again at once."""
+        with self._transaction() as connection:
+            _release_lease(connection, claim, owner, {})
+
     def count_due(self, now: float) -> int:
         """Repos a worker could claim now or once their lease expires."""
         with self._transaction() as connection:

@@ -76,9 +76,10 @@ def crawl(
     clock: Callable[[], float] = time.time,
     **options: object,
 ) -> CrawlSummary:
+    budget = options.pop("budget", None)
     settings = CrawlOptions(**{"concurrency": 8, **options})  # type: ignore[arg-type]
     with Store(url) as store:
-        factory = clients or crawl_clients(endpoint, False, settings.concurrency)
+        factory = clients or crawl_clients(endpoint, False, settings.concurrency, budget=budget)
         return Crawler(store, factory, LintConfig(), settings, clock=clock).run()
 
 
@@ -262,15 +263,40 @@ def base_of(n: int) -> str:
     return list(BASES)[n % len(BASES)]
 
 
-def test_the_request_budget_stops_new_work_and_the_next_run_finishes_it(hub: tuple[Path, list[str]], db: str) -> None:
+def test_the_request_budget_is_never_overshot_and_the_next_run_finishes_the_work(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
     root, ids = hub
     with Emulator(root, page_size=PAGE_SIZE) as emulator:
-        partial = crawl(emulator.url, db, budget=25)
+        partial = crawl(emulator.url, db, budget={"total": 25})
+        sent = emulator.stats()["total_requests"]
+        by_bucket = crawl(emulator.url, db, budget={"resolvers": 10})
         rest = crawl(emulator.url, db)
-    assert partial.budget_spent and partial.requests < 25 + 8 * 4 and partial.linted < ADAPTERS
+    assert partial.budget_spent and partial.requests == sent == 25 and partial.linted < ADAPTERS
     assert partial.line().endswith("; request budget spent")
-    assert partial.linted + rest.linted == ADAPTERS
+    assert by_bucket.requests_by_bucket["resolvers"] == 10 and by_bucket.budget_spent
+    assert partial.failed == by_bucket.failed == 0  # a repo cut short by the budget is not a failed attempt
+    assert partial.linted + by_bucket.linted + rest.linted == ADAPTERS
     assert linted(db) == Counter(dict.fromkeys(ids, 1))
+
+
+def test_every_request_counts_discussions_and_whoami_included_and_the_quota_used_is_printed(
+    hub: tuple[Path, list[str]], db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = hub
+    with Emulator(root, tokens={"hf_bot": "hublint-bot"}, faults=Faults(rate_limit=(1000, 300))) as emulator:
+        arguments = ["crawl", "--db", db, "--endpoint", emulator.url, "--token", "hf_bot", "--discussions", "post"]
+        assert main(arguments) == 0
+        stats = emulator.stats()["requests"]
+    line = capsys.readouterr().out
+    assert stats["discussions"] > 0 and stats.get("whoami", 0) > 0
+    resolvers = stats["resolve_get"] + stats.get("resolve_head", 0)
+    api = sum(stats.values()) - resolvers
+    assert f"; quota used: api {api} of 1000 per 300 s, resolvers {resolvers} of 1000 per 300 s" in line, line
+    assert re.search(rf"; {sum(stats.values())} requests, ", line)
+    with pytest.raises(SystemExit) as usage:
+        main(["crawl", "--db", db, "--budget", "apis=3"])
+    assert usage.value.code == 2 and "unknown bucket 'apis'" in capsys.readouterr().err
 
 
 def test_limit_and_since_bound_the_listing(hub: tuple[Path, list[str]], db: str) -> None:

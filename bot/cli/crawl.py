@@ -14,8 +14,10 @@ from hublint.rules.numbers import parse_int
 
 if TYPE_CHECKING:
     from hublint.crawler import CrawlSummary, DiscussionStep
+    from hublint.hub import CrawlClients
 
 DISCUSSION_MODES = ("off", "dry-run", "post")
+BUDGET_BUCKETS = ("api", "resolvers", "pages", "total")
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +48,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "or neither (off, the default)",
     )
     crawl.add_argument(
-        "--budget", type=_positive, metavar="REQUESTS", help="start no new work after this many HTTP requests"
+        "--budget",
+        type=_budget,
+        metavar="REQUESTS",
+        help="send no request beyond this many, discussions included: a number (all buckets) or per rate-limit "
+        "bucket, e.g. api=900,resolvers=4500 (total= for all); a repo cut short is linted by the next run",
     )
     crawl.add_argument(
         "--log-every",
@@ -68,15 +74,13 @@ def run(args: argparse.Namespace) -> int:
         since = parse_time(args.since) if args.since else None
     except ValueError:
         raise UsageError(f"--since {args.since!r} is not an ISO 8601 date or time (e.g. 2025-06-01)") from None
-    options = CrawlOptions(
-        limit=args.limit, since=since, concurrency=args.concurrency, budget=args.budget, author=args.author
-    )
+    options = CrawlOptions(limit=args.limit, since=since, concurrency=args.concurrency, author=args.author)
     with ExitStack() as stack:
-        discuss = _discussion_step(args, stack)
+        clients = crawl_clients(args.endpoint, args.token, args.concurrency, args.timeout, args.budget)
+        discuss = _discussion_step(args, stack, clients)
         store = stack.enter_context(Store(database_url(args.db)))
         progress = stack.enter_context(_progress(sys.stderr.isatty(), args.log_every))
         try:
-            clients = crawl_clients(args.endpoint, args.token, args.concurrency, args.timeout)
             crawler = Crawler(store, clients, merge(FileConfig()), options, discuss=discuss, progress=progress)
         except ValueError as exc:
             raise UsageError(f"--endpoint: {exc}") from None
@@ -94,18 +98,18 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK  # repos that failed are recorded and retried by a later run: not the crawl's failure
 
 
-def _discussion_step(args: argparse.Namespace, stack: ExitStack) -> DiscussionStep | None:
-    """The discussion bot (bot/discussions.py) with its own client: the token that posts, if any."""
+def _discussion_step(args: argparse.Namespace, stack: ExitStack, clients: CrawlClients) -> DiscussionStep | None:
+    """The discussion bot (bot/discussions.py) on a client of the crawl's: its requests, `whoami` included, count
+    against the budget and pause with the crawl's."""
     if args.discussions == "off":
         return None
     from hublint.check import Checker, default_cache_dir
     from hublint.crawler import BotStep
     from hublint.discussions import BotOptions, DiscussionBot
-    from hublint.hub import Deadline, HubClient
     from hublint.lint import LintConfig
 
     try:
-        client = stack.enter_context(HubClient(args.endpoint, args.token, deadline=Deadline(args.timeout)))
+        client = stack.enter_context(clients())
     except ValueError as exc:
         raise UsageError(f"--endpoint: {exc}") from None
     options = BotOptions(post=args.discussions == "post", policy=bot_policy())
@@ -180,6 +184,18 @@ def _duration(seconds: float) -> str:
     minutes, second = divmod(round(seconds), 60)
     hours, minute = divmod(minutes, 60)
     return f"{hours} h {minute:02d} min" if hours else f"{minute} min {second:02d} s" if minute else f"{second} s"
+
+
+def _budget(text: str) -> dict[str, int]:
+    if "=" not in text:
+        return {"total": _positive(text)}
+    budget = {}
+    for part in text.split(","):
+        bucket, _, count = part.partition("=")
+        if bucket.strip() not in BUDGET_BUCKETS:
+            raise argparse.ArgumentTypeError(f"unknown bucket {bucket.strip()!r}: use {', '.join(BUDGET_BUCKETS)}")
+        budget[bucket.strip()] = _positive(count.strip())
+    return budget
 
 
 def _positive(text: str) -> int:

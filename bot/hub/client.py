@@ -112,10 +112,11 @@ class HubClient:
         self.retry = retry or Retry()
         self.deadline = deadline or Deadline()
         self._token = resolve_token(token, self.endpoint)
+        self.gate = gate or RateLimitGate(max_wait=self.retry.max_wait)  # shared by a crawl's clients: see listing
         wire = HubTransport(
             transport or httpx2.HTTPTransport(),
             self.stats,
-            gate=gate or RateLimitGate(max_wait=self.retry.max_wait),
+            gate=self.gate,
             retry=self.retry,
             timeouts=timeouts or Timeouts(),
             deadline=self.deadline,
