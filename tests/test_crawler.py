@@ -11,6 +11,7 @@ import pty
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ from hublint.emulator.server import Emulator, Faults
 from hublint.emulator.synthetic import BASES, write_hub, write_variant
 from hublint.hub import CrawlClients, HubClient, Retry
 from hublint.lint import LintConfig
-from hublint.store import Store
+from hublint.store import Listing, Store
 from tests.test_store import postgres_database
 
 ADAPTERS = 24
@@ -521,3 +522,25 @@ def _read_terminal(descriptor: int) -> bytes:
         return os.read(descriptor, 65536)
     except OSError:  # the crawl closed its end
         return b""
+
+
+def test_an_idle_crawl_waits_for_a_silent_worker_elsewhere_and_lints_what_it_held(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
+    """A worker on another machine stopped beating 3 s ago (its lease: 4 s). It is not known to be dead yet, so the
+    crawl, out of other work, waits for its lease to run out rather than exit, then takes its repo back."""
+    root, ids = hub
+    with Emulator(root) as emulator:
+        crawl(emulator.url, db, limit=1)
+        with Store(db) as store:
+            store.note_listed([Listing(ids[5], "f" * 40, "2020-01-01T00:00:00.000Z", None)], time.time())
+            store.register_worker("elsewhere:1:ab", time.time() - 3)
+            assert store.claim("elsewhere:1:ab/0", time.time(), lease_seconds=60) is not None
+        started = time.monotonic()
+        summary = crawl(emulator.url, db, limit=1, lease_seconds=4)
+        waited = time.monotonic() - started
+    assert summary.reclaimed == 1 and waited >= 0.9
+    with Store(db) as store:
+        [attempt] = store.results(ids[5])  # linted in this run (at a sha the Hub does not know: a failure)
+        assert attempt.worker.startswith(socket.gethostname()) and store.workers() == {}
+        assert store.repo(ids[5]).lease_owner is None
