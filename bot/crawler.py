@@ -70,6 +70,9 @@ MAX_RETRY_DELAY = 7 * 86400.0
 # The Hub's rate-limit window is 5 minutes: a crawl waits it out rather than failing its repos.
 CRAWL_MAX_WAIT = 330.0
 LISTING_POLL = 1.0  # seconds between claims while another worker reads the listing
+# A discussion reservation never confirmed is dropped after this (a dead worker's at once): longer than any post,
+# rate-limit pauses included.
+STALE_RESERVATION = 3 * CRAWL_MAX_WAIT
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ class DiscussionSlot:
 
     Open a new discussion only after `reserve` returned True; `save` what was posted; `drop` the reservation when
     certainly nothing was posted. A reservation never saved (a crash mid-post) is dropped once its worker is known
-    to be dead or its lease time has passed: the bot then finds its own discussion on the Hub, if one was posted.
+    to be dead, or after STALE_RESERVATION: the bot then finds its own discussion on the Hub, if one was posted.
     """
 
     def __init__(self, store: Store, repo_id: str, owner: str, clock: Callable[[], float]) -> None:
@@ -330,7 +333,7 @@ class Crawler:
         heartbeat = threading.Thread(target=self._beat, name="hublint-heartbeat", daemon=True)
         heartbeat.start()
         try:
-            self.store.release_reservations(before=self.clock() - self.options.lease_seconds)
+            self.store.release_reservations(before=self.clock() - STALE_RESERVATION)
             self._reclaim_dead()
             lister = self.store.take_listing(self.worker, self.clock(), self.options.lease_seconds)
             self._count_due()
