@@ -213,27 +213,20 @@ def test_an_incomplete_listing_marks_nothing(store: Store) -> None:
     assert store.repo("a/one").status == "pending" and not store.listing_taken("x", NOW + 11)
 
 
-def test_a_database_of_schema_1_gains_the_crash_count_and_the_gone_date(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        for statement in SCHEMA_1:
-            connection.execute(sa.text(statement))
-    engine.dispose()
+def test_a_database_of_schema_2_gains_the_crash_count_and_the_gone_date(url: str) -> None:
+    with Store(url) as store:  # today's schema, taken back to schema 2 by hand
+        store.note_listed([listing("a/old")], NOW)
+        with store.engine.begin() as connection:
+            for column in ("crashes", "gone_at"):
+                connection.execute(sa.text(f"ALTER TABLE repos DROP COLUMN {column}"))
+            connection.execute(sa.text("DROP TABLE workers"))
+            connection.execute(sa.text("DROP TABLE leases"))
+            connection.execute(sa.update(meta).values(value="2"))
     with Store(url) as store:
-        assert store.repo("a/old").crashes == 0 and store.repo("a/old").gone_at is None
-        assert [c.repo_id for c in claim_all(store, "w")] == ["a/old"]
-
-
-SCHEMA_1 = [
-    "CREATE TABLE hublint_meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)",
-    "INSERT INTO hublint_meta VALUES ('schema_version', '1')",
-    "CREATE TABLE repos (id VARCHAR(200) PRIMARY KEY, sha VARCHAR(64) NOT NULL, last_modified VARCHAR(40), "
-    "listed_at FLOAT NOT NULL, entry TEXT, status VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL, "
-    "next_attempt_at FLOAT NOT NULL, last_linted_sha VARCHAR(64), last_error TEXT, lease_owner VARCHAR(200), "
-    "lease_expires FLOAT)",
-    f"INSERT INTO repos VALUES ('a/old', '{'a' * 40}', NULL, {NOW}, NULL, 'pending', 0, 0, NULL, NULL, NULL, NULL)",
-]
+        assert (store.repo("a/old").crashes, store.repo("a/old").gone_at) == (0, None)
+        store.register_worker("w", NOW)
+        assert [c.repo_id for c in claim_all(store, "w/0")] == ["a/old"]
+        assert store.reclaim("w", NOW) == ["a/old"] and store.repo("a/old").crashes == 1
 
 
 def test_a_new_sha_takes_the_repo_from_the_worker_linting_the_old_one(store: Store) -> None:
