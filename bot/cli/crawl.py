@@ -143,7 +143,8 @@ def _progress(terminal: bool, every: int) -> Iterator[Callable[[CrawlSummary], N
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    # stdout stays the summary's alone (rich would otherwise route prints made under the bar to its console)
+    with Progress(*columns, console=Console(stderr=True), transient=True, redirect_stdout=False) as bar:
         task = bar.add_task("listing", total=None)
 
         def update(summary: CrawlSummary) -> None:
