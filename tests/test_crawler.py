@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx2
@@ -29,7 +30,7 @@ from hublint.cli import main
 from hublint.crawler import BotStep, Crawler, CrawlOptions, CrawlSummary, crawl_clients, parse_time
 from hublint.discussions import BotOptions, DiscussionBot
 from hublint.emulator.server import Emulator, Faults
-from hublint.emulator.synthetic import BASES, write_hub, write_variant
+from hublint.emulator.synthetic import BASES, ScaledRepos, scaled_id, write_hub, write_templates, write_variant
 from hublint.hub import CrawlClients, HubClient, Retry
 from hublint.lint import LintConfig
 from hublint.store import Listing, Store
@@ -546,3 +547,21 @@ def test_an_idle_crawl_waits_for_a_silent_worker_elsewhere_and_lints_what_it_hel
         [attempt] = store.results(ids[5])  # linted in this run (at a sha the Hub does not know: a failure)
         assert attempt.worker.startswith(socket.gethostname()) and store.workers() == {}
         assert store.repo(ids[5]).lease_owner is None
+
+
+def test_the_emulator_serves_a_hub_scale_listing_over_shared_file_sets(tmp_path: Path, db: str) -> None:
+    """ScaledRepos: thousands of repos, nothing written per repo; each has its own sha; a commit moves a repo to
+    the front of the listing with a new sha; a crawl lints them like repos on disk."""
+    root = tmp_path / "hub"
+    write_templates(root)
+    repos = ScaledRepos(root, 5000)
+    with Emulator(root, repos=repos) as emulator:
+        api = HfApi(endpoint=emulator.url, token=False)
+        listed = list(api.list_models(filter="peft", sort="lastModified", expand=["sha"]))
+        repos.commit(7, datetime.now(timezone.utc))
+        newest = next(iter(api.list_models(filter="peft", sort="lastModified", expand=["sha"], limit=1)))
+        summary = crawl(emulator.url, db, limit=40)
+    assert len(listed) == 5000 == len({m.sha for m in listed}) and listed[0].id == scaled_id(4999)
+    assert newest.id == scaled_id(7) and newest.sha != next(m.sha for m in listed if m.id == scaled_id(7))
+    assert (summary.linted, summary.failed) == (40, 0)
+    assert sum(1 for _ in root.rglob("adapter_config.json")) == 12  # the shared file sets, nothing per repo
