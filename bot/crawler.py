@@ -40,6 +40,7 @@ from hublint.discussions import (
     repo_wishes,
     root_snapshot,
 )
+from hublint.errors import BudgetSpent, HubRepoNotFound
 from hublint.hub import (
     LISTING_PAGE_SIZE,
     CrawlClients,
@@ -48,6 +49,7 @@ from hublint.hub import (
     HubClient,
     HubError,
     ListedRepo,
+    RateLimitGate,
     Retry,
     facts_from_json,
     facts_to_json,
@@ -67,6 +69,10 @@ from hublint.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Li
 MAX_RETRY_DELAY = 7 * 86400.0
 # The Hub's rate-limit window is 5 minutes: a crawl waits it out rather than failing its repos.
 CRAWL_MAX_WAIT = 330.0
+LISTING_POLL = 1.0  # seconds between claims while another worker reads the listing
+# A discussion reservation never confirmed is dropped after this (a dead worker's at once): longer than any post,
+# rate-limit pauses included.
+STALE_RESERVATION = 3 * CRAWL_MAX_WAIT
 
 
 @dataclass(frozen=True)
@@ -74,11 +80,12 @@ class CrawlOptions:
     limit: int | None = None  # look at the N most recently changed repos only
     since: datetime | None = None  # ... or at those changed since then
     concurrency: int = 16  # at a 50-100 ms round trip; the RateLimit headers, not this, set the long-run pace
-    budget: int | None = None  # HTTP requests; no page or repo is started once they are spent
-    lease_seconds: float = 600.0  # a dead worker's repos are claimable again after this
+    # A lease lasts this long unless the worker's heartbeat (every quarter of it) renews it: a worker that stopped
+    # beating for that long is dead and its repos are taken back (at once when it was on this host).
+    lease_seconds: float = 60.0
     max_attempts: int = 5  # then the repo is parked
-    # Wall clock for one repo's reads and rules. Under the lease, so an overrun is recorded before another worker
-    # may claim the repo; over the Hub's 5-minute rate-limit window, which a healthy repo may have to wait out.
+    # Wall clock for one repo's reads and rules. Its lease is renewed meanwhile, so an overrun is recorded before
+    # another worker may claim the repo; over the Hub's 5-minute rate-limit window, which a healthy repo may wait out.
     repo_seconds: float = 480.0
     retry_delay: float = 3600.0  # after a first failure; four times longer after each further one
     base_ttl: float = 6 * 3600.0  # how long stored base facts are trusted for the branch an adapter names
@@ -93,16 +100,37 @@ class CrawlSummary:
     skipped: int = 0  # listed but not due: linted at this sha already, given up on, or not lintable (gated)
     failed: int = 0  # attempts that failed (retried on a later run or given up)
     parked: int = 0  # of those, repos that have now failed every attempt: never retried at this sha
+    gone: int = 0  # repos that answered 401/404: deleted from the Hub (or private now)
+    reclaimed: int = 0  # repos a dead worker had in flight, taken back
     requests: int = 0
     bytes: int = 0
     seconds: float = 0.0
     due: int = 0  # repos waiting for a lint after the listing: the progress bar's total
+    requests_by_bucket: dict[str, int] = field(default_factory=dict)  # the Hub's rate-limit buckets (api, resolvers)
+    quotas: dict[str, tuple[int, int]] = field(default_factory=dict)  # bucket -> (requests, window s), from the Hub
+    rate_limit_waits: int = 0  # pauses until a bucket's window reset
+    rate_limit_seconds: float = 0.0
+    rate_limited: int = 0  # 429 answers (the pauses should make them rare)
     budget_spent: bool = False
     timed_out: bool = False
     discussions: Counter[str] = field(default_factory=Counter)
-    rate_limited: int = 0  # HTTP 429 answers among the requests
-    requests_by_bucket: Counter[str] = field(default_factory=Counter)  # the Hub's rate-limit buckets
     volume: Volume = field(default_factory=Volume)  # by action and rule: discussions, pull requests, report only
+
+    def quota_text(self) -> str:
+        """Requests per bucket, against the quota the Hub announced; the rate-limit pauses and 429s."""
+        used = []
+        for bucket, count in sorted(self.requests_by_bucket.items()):
+            quota = self.quotas.get(bucket)
+            used.append(f"{bucket} {count}" + (f" of {quota[0]} per {quota[1]} s" if quota else ""))
+        text = "quota used: " + (", ".join(used) or "none")
+        if self.rate_limit_waits:
+            text += f", {self.rate_limit_waits} rate-limit waits ({self.rate_limit_seconds:.0f} s)"
+        return text + (f", {self.rate_limited} answered 429" if self.rate_limited else "")
+
+    @property
+    def done(self) -> int:
+        """Repos this run has finished with, one way or another."""
+        return self.linted + self.failed + self.gone
 
     def as_dict(self) -> dict[str, object]:
         # not dataclasses.asdict: it would rebuild the Counter from (key, value) pairs, counting the pairs
@@ -117,6 +145,11 @@ class CrawlSummary:
             f"crawl: {self.seen} repos seen, {self.linted} linted, {self.skipped} skipped, {self.failed} failed; "
             f"{self.requests} requests, {_megabytes(self.bytes)}, {self.seconds:.1f} s"
         )
+        if self.gone:
+            text += f"; {self.gone} gone from the Hub"
+        if self.reclaimed:
+            text += f"; {self.reclaimed} taken back from dead workers"
+        text += "; " + self.quota_text()
         if self.discussions:
             text += "; discussions: " + ", ".join(f"{n} {action}" for action, n in sorted(self.discussions.items()))
         if self.parked:
@@ -139,7 +172,7 @@ class DiscussionSlot:
 
     Open a new discussion only after `reserve` returned True; `save` what was posted; `drop` the reservation when
     certainly nothing was posted. A reservation never saved (a crash mid-post) is dropped once its worker is known
-    to be dead or its lease time has passed: the bot then finds its own discussion on the Hub, if one was posted.
+    to be dead, or after STALE_RESERVATION: the bot then finds its own discussion on the Hub, if one was posted.
     """
 
     def __init__(self, store: Store, repo_id: str, owner: str, clock: Callable[[], float]) -> None:
@@ -193,14 +226,20 @@ class BotStep:
 
 
 def crawl_clients(
-    endpoint: str | None, token: str | bool | None, concurrency: int, timeout: float | None = None
+    endpoint: str | None,
+    token: str | bool | None,
+    concurrency: int,
+    timeout: float | None = None,
+    budget: Mapping[str, int] | None = None,
 ) -> CrawlClients:
     """One client per worker thread, all pausing together on the Hub's RateLimit headers and sharing one deadline.
 
     The reserve: one request in flight per worker, and the listing's.
     """
     retry = Retry(max_wait=CRAWL_MAX_WAIT)
-    return CrawlClients(endpoint, token, reserve=concurrency + 1, retry=retry, deadline=Deadline(timeout))
+    return CrawlClients(
+        endpoint, token, reserve=concurrency + 1, retry=retry, deadline=Deadline(timeout), budget=budget
+    )
 
 
 def worker_id() -> str:
@@ -271,6 +310,7 @@ class Crawler:
         self._lock = threading.Lock()  # the summary and the client list
         self._discussion_lock = threading.Lock()  # one discussion at a time: the step's per-run caps stay exact
         self._stop = threading.Event()
+        self._beating = threading.Event()  # set: the heartbeat stops
         self._listing = threading.Condition()  # a page stored, or the listing over: idle workers claim again
         self._pages = 0
         self._listing_done = False
@@ -283,18 +323,25 @@ class Crawler:
     def run(self) -> CrawlSummary:
         """List and lint at once: the workers start on the first page while the next ones arrive.
 
-        A HubError from the listing stops the workers after their current repo and is raised; the summary (and
-        the store) keep what was done.
+        One worker at a time reads the listing (a lease in the store); the others only lint what it enqueues, until
+        it is done. A HubError from the listing stops the workers after their current repo and is raised; the
+        summary (and the store) keep what was done.
         """
         started = time.monotonic()
         run_id = self.store.start_run(self.worker, self.clock())
+        self.store.register_worker(self.worker, self.clock())
+        heartbeat = threading.Thread(target=self._beat, name="hublint-heartbeat", daemon=True)
+        heartbeat.start()
         try:
-            self._release_dead_workers()
+            self.store.release_reservations(before=self.clock() - STALE_RESERVATION)
+            self._reclaim_dead()
+            lister = self.store.take_listing(self.worker, self.clock(), self.options.lease_seconds)
             self._count_due()
             with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="hublint-crawl") as pool:
                 futures = [pool.submit(self._work, f"{self.worker}/{n}") for n in range(self.options.concurrency)]
                 try:
-                    self._list()
+                    if lister:
+                        self._list_under_lease()
                 except BaseException:
                     self._stop.set()  # an error or Ctrl-C: the workers finish their current repo and stop
                     raise
@@ -302,18 +349,50 @@ class Crawler:
                     self._page_listed(last=True)
                     self._join(futures)
         finally:
+            self._beating.set()
+            heartbeat.join()
             self.summary.seconds = time.monotonic() - started
             self._count_traffic()
             for client in self._clients:
                 client.close()
+            self.store.unregister_worker(self.worker)
             self.store.finish_run(run_id, self.summary.as_dict(), self.clock())
         return self.summary
 
+    def _beat(self) -> None:
+        """Renew this worker's leases (and its row) every quarter lease, until the run ends."""
+        while not self._beating.wait(self.options.lease_seconds / 4):
+            try:
+                self.store.heartbeat(self.worker, self.clock(), self.options.lease_seconds)
+            except Exception:  # a database hiccup: the next beat tries again; this thread must live on
+                continue
+
     # -- listing --------------------------------------------------------------------------------------------------
 
-    def _list(self) -> None:
+    def _list_under_lease(self) -> None:
+        """Read the listing, then give the lease back; after a complete listing, what it no longer shows is due."""
+        listing_started = self.clock()
+        complete = False
+        try:
+            complete = self._list()
+        finally:
+            unlisted = self.store.finish_listing(
+                self.worker, self.clock(), complete_since=listing_started if complete else None
+            )
+        if unlisted:
+            self._count_due()
+
+    def _list(self) -> bool:
+        """Enqueue the listing's new and changed repos; True when it was read to its end (every repo seen)."""
         page_size = min(self.options.page_size, self.options.limit or self.options.page_size)
-        for page in list_adapters(self._client(), page_size=page_size, author=self.options.author):
+        pages = list_adapters(self._client(), page_size=page_size, author=self.options.author)
+        while True:
+            try:
+                page = next(pages, None)
+            except BudgetSpent:
+                return False
+            if page is None:
+                break
             wanted = self._wanted(page)
             due = set(self.store.note_listed([_listing(e) for e in wanted], self.clock()))
             with self._lock:
@@ -327,7 +406,8 @@ class Crawler:
             self._page_listed()
             full = self.options.limit is not None and self.summary.seen >= self.options.limit
             if full or len(wanted) < len(page) or self._budget_spent() or self._out_of_time():
-                return  # the rest is beyond --limit or older than --since: not one more page
+                return False  # the rest is beyond --limit or older than --since: not one more page
+        return self.options.limit is None and self.options.since is None
 
     def _page_listed(self, *, last: bool = False) -> None:
         with self._listing:
@@ -338,7 +418,7 @@ class Crawler:
     def _count_due(self) -> None:
         due = self.store.count_due(self.clock())
         with self._lock:
-            self.summary.due = self.summary.linted + self.summary.failed + due
+            self.summary.due = self.summary.done + due
         self._report()
 
     def _wanted(self, page: list[ListedRepo]) -> list[ListedRepo]:
@@ -353,15 +433,21 @@ class Crawler:
             wanted = wanted[:older]
         return wanted
 
-    def _release_dead_workers(self) -> None:
-        """What a crawl on this host whose process is gone (killed) held is free now, not when it expires."""
-        self.store.release_reservations(before=self.clock() - self.options.lease_seconds)
-        host = socket.gethostname()
-        for owner in self.store.owners(self.clock()):
-            owner_host, _, rest = owner.partition(":")
-            pid = parse_int(rest.partition(":")[0])
-            if owner_host == host and pid is not None and pid != os.getpid() and not _alive(pid):
-                self.store.release(owner)
+    def _reclaim_dead(self) -> float | None:
+        """Take back what dead workers held; returns how long to wait for a worker that missed its heartbeats but
+        is not known to be dead yet (None: nobody to wait for). Dead: a process gone on this host, or silent for
+        a whole lease anywhere."""
+        now, lease = self.clock(), self.options.lease_seconds
+        dying: list[float] = []
+        for worker, beat in self.store.workers().items():
+            silent = now - beat
+            if worker != self.worker and (_process_gone(worker) or silent > lease):
+                reclaimed = self.store.reclaim(worker, now)
+                with self._lock:
+                    self.summary.reclaimed += len(reclaimed)
+            elif worker != self.worker and silent > lease / 2:  # two heartbeats missed
+                dying.append(lease - silent)
+        return min(dying) if dying else None
 
     # -- linting --------------------------------------------------------------------------------------------------
 
@@ -371,13 +457,26 @@ class Crawler:
             pages = self._pages
             claim = self.store.claim(owner, self.clock(), self.options.lease_seconds)
             if claim is None:
-                if not self._next_page(pages):
+                if not self._await_work(pages):
                     return
                 continue
             with self._lock:
                 self._claimed.add(claim.repo_id)
             if not self._process(client, owner, claim):
                 client = self._client()  # the overrunning lint keeps the old one
+
+    def _await_work(self, pages: int) -> bool:
+        """After an empty claim: wait until there may be more to claim; False when there is nothing left to wait
+        for (the listing is over here and elsewhere, and no dying worker's repos are about to come free)."""
+        if self._next_page(pages):
+            return True
+        if self.store.listing_taken(self.worker, self.clock()):
+            return not self._stop.wait(LISTING_POLL)  # another worker lists: more repos may come
+        before = self.summary.reclaimed
+        wait = self._reclaim_dead()
+        if wait is not None:
+            return not self._stop.wait(min(wait, self.options.lease_seconds))
+        return self.summary.reclaimed > before
 
     def _next_page(self, seen: int) -> bool:
         """After an empty claim: True once another page is stored (claim again), False when the listing is over."""
@@ -401,6 +500,9 @@ class Crawler:
             client.stats.http_requests - before.http_requests, client.stats.bytes_downloaded - before.bytes_downloaded
         )
         seconds = time.monotonic() - started
+        if linted.unfinished:
+            self.store.release_claim(claim, owner)  # not an attempt: the next run lints it
+            return
         if linted.result is not None and linted.repo is not None:
             linted.result.stats = cost
             again = self._discussion(linted.repo, linted.result, claim, owner)
@@ -412,7 +514,11 @@ class Crawler:
                 counted = ["linted"]
             except StoreError as exc:  # the database refused this repo's data; if it is down, so will the next write
                 linted = _Linted(error=f"its result could not be stored: {_one_line(exc)}")
-        if linted.result is None:
+        elif linted.gone:
+            record = LintRecord(cost.http_requests, cost.bytes_downloaded, seconds, error=linted.error)
+            stored = self.store.mark_gone(claim, owner, record, self.clock())
+            counted = ["gone"]
+        if linted.result is None and not linted.gone:
             record = LintRecord(cost.http_requests, cost.bytes_downloaded, seconds, error=linted.error)
             retry_at = None if linted.permanent else self._retry_at(claim.attempts + 1)
             park = retry_at is None and not linted.permanent
@@ -448,8 +554,10 @@ class Crawler:
             repo = self._reader(client, claim)
             snapshot = build_snapshot(repo, self.needs, self.bases)
             return _Linted(repo, run_rules(snapshot, self.rules, self.config))
+        except BudgetSpent as exc:
+            return _Linted(error=str(exc), unfinished=True)
         except HubError as exc:
-            return _Linted(error=str(exc), permanent=exc.permanent)
+            return _Linted(error=str(exc), permanent=exc.permanent, gone=isinstance(exc, HubRepoNotFound))
         except UnreadableRepo as exc:
             return _Linted(error=str(exc), permanent=True)
         except Exception as exc:  # a bug on one repo's odd content must not stop the worker: record, retry later
@@ -495,18 +603,26 @@ class Crawler:
             self._clients.append(client)
         return client
 
-    def _count_traffic(self) -> None:
+    def _gates(self) -> list[RateLimitGate]:
+        """The rate-limit gates of this crawl's clients (one, shared, unless a caller made its own clients)."""
         with self._lock:
-            self.summary.requests = sum(c.stats.http_requests for c in self._clients)
-            self.summary.bytes = sum(c.stats.bytes_downloaded for c in self._clients)
-            self.summary.rate_limited = sum(c.stats.rate_limited for c in self._clients)
-            self.summary.requests_by_bucket = sum((c.stats.by_bucket for c in self._clients), Counter())
+            return list({id(c.gate): c.gate for c in self._clients}.values())
+
+    def _count_traffic(self) -> None:
+        """Every request through the gates (the discussion bot's too, when it shares the crawl's), by bucket."""
+        gates = self._gates()
+        with self._lock:
+            buckets = sum((gate.sent for gate in gates), Counter())
+            summary = self.summary
+            summary.requests, summary.requests_by_bucket = sum(buckets.values()), dict(buckets)
+            summary.bytes = sum(c.stats.bytes_downloaded for c in self._clients)
+            summary.quotas = {bucket: q for gate in gates for bucket, q in gate.quotas.items()}
+            summary.rate_limit_waits = sum(gate.paused for gate in gates)
+            summary.rate_limit_seconds = sum(gate.paused_seconds for gate in gates)
+            summary.rate_limited = sum(gate.refused for gate in gates)
 
     def _budget_spent(self) -> bool:
-        if self.options.budget is None:
-            return False
-        self._count_traffic()
-        if self.summary.requests >= self.options.budget:
+        if any(gate.spent for gate in self._gates()):
             self.summary.budget_spent = True
         return self.summary.budget_spent
 
@@ -531,6 +647,8 @@ class _Linted:
     error: str | None = None  # one line
     permanent: bool = False  # another attempt at this sha cannot succeed
     overran: bool = False  # the lint outlived its time budget and still runs in its abandoned thread
+    gone: bool = False  # the repo does not exist (any more), or is private
+    unfinished: bool = False  # stopped by the request budget: not an attempt, the repo waits for the next run
 
 
 def _skip_reason(entry: ListedRepo) -> str | None:
@@ -561,6 +679,15 @@ def _lint_record(result: LintResult, seconds: float) -> LintRecord:
 def _finding_records(found: Iterable[Finding]) -> list[FindingRecord]:
     # The discussion bot's finding keys: the history and the bot's posts name the same findings the same way.
     return [FindingRecord(finding_key(f), f.rule, f.severity.value, f.message, f.file) for f in found]
+
+
+def _process_gone(worker: str) -> bool:
+    """A worker id (host:pid:nonce) of this host whose process has exited."""
+    host, _, rest = worker.partition(":")
+    pid = parse_int(rest.partition(":")[0])
+    if host != socket.gethostname() or pid is None or pid == os.getpid():
+        return False
+    return not _alive(pid)
 
 
 def _alive(pid: int) -> bool:

@@ -48,6 +48,10 @@ class HubNotFound(HubError):
     permanent = True
 
 
+class HubRepoNotFound(HubNotFound):
+    """The repository itself does not exist, or is private (401/404 RepoNotFound): a crawl marks it gone."""
+
+
 class HubGated(HubError):
     """The repository is gated: its conditions must be accepted and a token passed."""
 
@@ -62,6 +66,10 @@ class HubAuthError(HubError):
 
 class HubRateLimited(HubError):
     """The Hub asks to wait longer than we are willing to."""
+
+
+class BudgetSpent(HubError):
+    """The crawl's `--budget` of requests is spent: the request was not sent."""
 
 
 class HubUnavailable(HubError):

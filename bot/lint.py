@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +18,6 @@ class Stats:
 
     http_requests: int = 0
     bytes_downloaded: int = 0
-    # The Hub's rate-limit buckets ("api", "resolvers") each request fell in, and the 429s among them: what the
-    # crawl's runs record for the operator's dashboard.
-    by_bucket: Counter[str] = field(default_factory=Counter)
-    rate_limited: int = 0
 
     def add(self, other: Stats) -> None:
         self.http_requests += other.http_requests

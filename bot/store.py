@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from hublint.errors import StoreError
 from hublint.rules.numbers import parse_int
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_LOCK = 0x6875626C696E74  # "hublint": one PostgreSQL advisory lock serialises schema creation
 CLAIMABLE = ("pending", "retry")
 SQLITE_BUSY_SECONDS = 5.0
@@ -90,7 +90,8 @@ repos = sa.Table(
     sa.Column("listed_at", sa.Float, nullable=False),
     sa.Column("entry", SafeText),  # the listing entry (files, card) until the repo is linted: any worker can lint it
     # pending: to lint | done: linted at `sha` | retry: failed, again after next_attempt_at | failed: gave up on
-    # this sha | parked: failed every attempt at this sha (shown, not retried) | skipped: not lintable anonymously
+    # this sha | parked: failed every attempt at this sha, or in flight at two crashes in a row (shown, not
+    # retried) | skipped: not lintable anonymously | gone: deleted from the Hub or private (since `gone_at`)
     sa.Column("status", SafeString(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", sa.Float, nullable=False, default=0.0),
@@ -98,6 +99,9 @@ repos = sa.Table(
     sa.Column("last_error", SafeText),
     sa.Column("lease_owner", SafeString(200)),
     sa.Column("lease_expires", sa.Float),
+    # schema 3: how many crashes in a row found the repo in flight (two: a poison repo, parked); when it went
+    sa.Column("crashes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("gone_at", sa.Float),
     sa.Index("repos_claim", "status", "last_modified"),
 )
 
@@ -215,8 +219,36 @@ def _schema_1_to_2(connection: Connection) -> None:
     connection.execute(sa.insert(discussion_events).from_select(["repo", "num", "status", "at"], events))
 
 
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),  # host:pid:nonce; its threads lease repos as id/n
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),  # renewed with its leases: stale means dead
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),  # "listing": one worker at a time reads the listing
+    sa.Column("owner", sa.String(200)),
+    sa.Column("expires", sa.Float),
+    sa.Column("completed_at", sa.Float),  # the last time a worker read it to its end
+)
+
+
+def _schema_2_to_3(connection: Connection) -> None:
+    """Repos gain their crash count and the date they went from the Hub (new tables come from create_all)."""
+    for column in repos.c.crashes, repos.c.gone_at:
+        kind = column.type.compile(dialect=connection.dialect)
+        default = " NOT NULL DEFAULT 0" if column is repos.c.crashes else ""
+        connection.execute(sa.text(f"ALTER TABLE repos ADD COLUMN {column.name} {kind}{default}"))
+
+
 # Upgrades: MIGRATIONS[n] takes a database from schema n to n + 1. New tables come from create_all beforehand.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _schema_1_to_2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _schema_1_to_2, 2: _schema_2_to_3}
+POISON_CRASHES = 2  # in flight at this many crashes in a row: the repo itself kills its worker
+POISON_MESSAGE = f"in flight when its worker died, {POISON_CRASHES} times in a row: parked"
 
 
 @dataclass(frozen=True)
@@ -324,14 +356,20 @@ class Store:
     # -- listing --------------------------------------------------------------------------------------------------
 
     def note_listed(self, entries: Sequence[Listing], now: float) -> list[str]:
-        """Record one listing page (an unchanged sha changes nothing); returns the ids of the page's repos that are
-        due for a lint: new, changed, or still waiting from an earlier run."""
+        """Record one listing page (an unchanged sha changes nothing but the time it was listed); returns the ids
+        of the page's repos that are due for a lint: new, changed, back from gone, or still waiting."""
         if not entries:
             return []
         ids = [e.repo_id for e in entries]
         with self._transaction() as connection:
-            known = dict(connection.execute(sa.select(repos.c.id, repos.c.sha).where(repos.c.id.in_(ids))).all())
-            changed = {e.repo_id: e for e in entries if known.get(e.repo_id) != e.sha}  # a page may repeat an id
+            query = sa.select(repos.c.id, repos.c.sha, repos.c.status).where(repos.c.id.in_(ids))
+            known = {row.id: row for row in connection.execute(query)}
+
+            def changed_or_back(entry: Listing) -> bool:
+                row = known.get(entry.repo_id)
+                return row is None or row.sha != entry.sha or row.status == "gone"
+
+            changed = {e.repo_id: e for e in entries if changed_or_back(e)}  # a page may repeat an id
             if changed:
                 rows = [_listing_row(e, now) for e in changed.values()]
                 statement = self._insert()(repos).values(rows)
@@ -339,26 +377,86 @@ class Store:
                 # Another worker may have recorded this sha (and linted it) since we read: then leave the row alone.
                 connection.execute(
                     statement.on_conflict_do_update(
-                        index_elements=[repos.c.id], set_=fresh, where=repos.c.sha != statement.excluded.sha
+                        index_elements=[repos.c.id],
+                        set_=fresh,
+                        where=sa.or_(repos.c.sha != statement.excluded.sha, repos.c.status == "gone"),
                     )
                 )
+            unchanged = [repo_id for repo_id in known if repo_id not in changed]
+            if unchanged:  # what a complete listing did not touch is gone (see `finish_listing`)
+                connection.execute(sa.update(repos).where(repos.c.id.in_(unchanged)).values(listed_at=now))
             due = set(connection.execute(sa.select(repos.c.id).where(repos.c.id.in_(ids), *_due(now))).scalars())
         return [repo_id for repo_id in dict.fromkeys(ids) if repo_id in due]
+
+    def take_listing(self, worker: str, now: float, lease_seconds: float) -> bool:
+        """The listing lease: True when this worker may read the listing now (nobody else is, or their lease
+        expired). Renewed by `heartbeat`, given back by `finish_listing`."""
+        with self._transaction() as connection:
+            connection.execute(self._insert()(leases).values(name="listing").on_conflict_do_nothing())
+            statement = (
+                sa.update(leases)
+                .where(
+                    leases.c.name == "listing",
+                    sa.or_(leases.c.owner.is_(None), leases.c.owner == worker, leases.c.expires < now),
+                )
+                .values(owner=worker, expires=now + lease_seconds)
+            )
+            return connection.execute(statement).rowcount == 1
+
+    def listing_taken(self, worker: str, now: float) -> bool:
+        """Another worker is reading the listing (and will enqueue more work)."""
+        query = sa.select(leases.c.owner).where(
+            leases.c.name == "listing", leases.c.owner != worker, leases.c.expires >= now
+        )
+        with self._transaction() as connection:
+            return connection.execute(query).first() is not None
+
+    def finish_listing(self, worker: str, now: float, *, complete_since: float | None) -> list[str]:
+        """Give the listing lease back. After a listing read to its end (started at `complete_since`), the repos it
+        no longer lists are due once more: linting them finds them gone (401/404, `mark_gone`), or, for a repo that
+        changed while the listing was read (it moved ahead of the pages already read), lints it. Returns their ids.
+        """
+        with self._transaction() as connection:
+            done = {"owner": None, "expires": None}
+            if complete_since is not None:
+                done["completed_at"] = now
+            mine = sa.update(leases).where(leases.c.name == "listing", leases.c.owner == worker).values(done)
+            connection.execute(mine)
+            if complete_since is None:
+                return []
+            unlisted = sa.and_(repos.c.listed_at < complete_since, repos.c.status.not_in(("gone", "parked")))
+            missing = list(connection.execute(sa.select(repos.c.id).where(unlisted)).scalars())
+            if missing:
+                again = {"status": "pending", "next_attempt_at": 0.0, "attempts": 0, "listed_at": now}
+                connection.execute(sa.update(repos).where(repos.c.id.in_(missing)).values(again))
+        return missing
 
     # -- leases ---------------------------------------------------------------------------------------------------
 
     def claim(self, owner: str, now: float, lease_seconds: float) -> Claim | None:
-        """Lease the most recently changed repo that is due, or None when nothing is left for this worker."""
+        """Lease the most recently changed repo that is due (new work before retries), or None when nothing is
+        left for this worker.
+
+        One status at a time, ordered by `last_modified` alone: the `repos_claim` index then yields the answer
+        without sorting the due repos (with 100,000 pending, a sort per claim made a crawl quadratic).
+        """
         with self._transaction() as connection:
-            query = (
-                sa.select(repos.c.id, repos.c.sha, repos.c.attempts, repos.c.entry)
-                .where(*_due(now), sa.or_(repos.c.lease_owner.is_(None), repos.c.lease_expires < now))
-                .order_by(repos.c.last_modified.desc().nulls_last(), repos.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            row = connection.execute(query).first()
-            if row is None:
+            for status in CLAIMABLE:
+                query = (
+                    sa.select(repos.c.id, repos.c.sha, repos.c.attempts, repos.c.entry)
+                    .where(
+                        repos.c.status == status,
+                        repos.c.next_attempt_at <= now,
+                        sa.or_(repos.c.lease_owner.is_(None), repos.c.lease_expires < now),
+                    )
+                    .order_by(repos.c.last_modified.desc(), repos.c.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+                row = connection.execute(query).first()
+                if row is not None:
+                    break
+            else:
                 return None
             connection.execute(
                 sa.update(repos)
@@ -367,26 +465,63 @@ class Store:
             )
         return Claim(row.id, row.sha, row.attempts, row.entry)
 
+    def release_claim(self, claim: Claim, owner: str) -> None:
+        """Give a repo back untouched (the crawl stopped before it could lint it): claimable again at once."""
+        with self._transaction() as connection:
+            _release_lease(connection, claim, owner, {})
+
     def count_due(self, now: float) -> int:
         """Repos a worker could claim now or once their lease expires."""
         with self._transaction() as connection:
             query = sa.select(sa.func.count()).where(*_due(now))
             return int(connection.execute(query).scalar() or 0)
 
-    def owners(self, now: float) -> list[str]:
-        """Workers holding a lease or a discussion reservation."""
-        leases = sa.select(repos.c.lease_owner).where(repos.c.lease_expires >= now)
-        reservations = sa.select(discussions.c.worker).where(discussions.c.status == "posting")
+    def register_worker(self, worker: str, now: float) -> None:
         with self._transaction() as connection:
-            return sorted({owner for (owner,) in connection.execute(sa.union(leases, reservations)) if owner})
+            connection.execute(sa.insert(workers).values(id=worker, started_at=now, heartbeat_at=now))
 
-    def release(self, owner: str) -> None:
-        """Free what a worker known to be dead held: its leases, and its unconfirmed discussion reservations (the
-        discussion bot looks on the Hub for its own discussions before it opens one, so none is opened twice)."""
+    def heartbeat(self, worker: str, now: float, lease_seconds: float) -> None:
+        """The worker is alive: renew its row, the leases its threads hold and the listing lease if it has it."""
+        expires = now + lease_seconds
         with self._transaction() as connection:
-            free = sa.update(repos).where(repos.c.lease_owner == owner).values(lease_owner=None, lease_expires=None)
-            connection.execute(free)
-            connection.execute(_unconfirmed().where(discussions.c.worker == owner))
+            connection.execute(sa.update(workers).where(workers.c.id == worker).values(heartbeat_at=now))
+            held = repos.c.lease_owner.startswith(f"{worker}/", autoescape=True)
+            connection.execute(sa.update(repos).where(held).values(lease_expires=expires))
+            connection.execute(sa.update(leases).where(leases.c.owner == worker).values(expires=expires))
+
+    def unregister_worker(self, worker: str) -> None:
+        with self._transaction() as connection:
+            connection.execute(sa.delete(workers).where(workers.c.id == worker))
+
+    def workers(self) -> dict[str, float]:
+        """Registered workers and their last heartbeat."""
+        with self._transaction() as connection:
+            return dict(connection.execute(sa.select(workers.c.id, workers.c.heartbeat_at)).all())
+
+    def reclaim(self, worker: str, now: float) -> list[str]:
+        """Free what a worker known to be dead held, now rather than when its leases expire: its repos (each one
+        more crash in a row; at POISON_CRASHES the repo is parked, it is what kills its workers), its unconfirmed
+        discussion reservations (the bot looks on the Hub for its own discussions before it opens one, so none is
+        opened twice) and the listing lease. Returns the repos it had in flight."""
+        held = repos.c.lease_owner.startswith(f"{worker}/", autoescape=True)
+        poison = repos.c.crashes + 1 >= POISON_CRASHES
+        with self._transaction() as connection:
+            in_flight = list(connection.execute(sa.select(repos.c.id).where(held)).scalars())
+            connection.execute(
+                sa.update(repos)
+                .where(held)
+                .values(
+                    crashes=repos.c.crashes + 1,
+                    status=sa.case((poison, "parked"), else_=repos.c.status),
+                    last_error=sa.case((poison, POISON_MESSAGE), else_=repos.c.last_error),
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+            )
+            connection.execute(_unconfirmed().where(discussions.c.worker.startswith(f"{worker}/", autoescape=True)))
+            connection.execute(sa.update(leases).where(leases.c.owner == worker).values(owner=None, expires=None))
+            connection.execute(sa.delete(workers).where(workers.c.id == worker))
+        return in_flight
 
     def release_reservations(self, before: float) -> None:
         """Drop discussion reservations that were never confirmed and are older than `before`."""
@@ -424,6 +559,18 @@ class Store:
             if not _release_lease(connection, claim, owner, changes):
                 return False
             connection.execute(sa.insert(lint_results).values(_result_row(claim, owner, lint, now)))
+        return True
+
+    def mark_gone(self, claim: Claim, owner: str, lint: LintRecord, now: float) -> bool:
+        """The repo answered that it does not exist (deleted, or private now): gone since `now`, its open findings
+        closed, the attempt recorded. A later listing that shows it again brings it back."""
+        gone = {"status": "gone", "gone_at": now, "last_error": lint.error, "entry": None}
+        with self._transaction() as connection:
+            if not _release_lease(connection, claim, owner, gone):
+                return False
+            connection.execute(sa.insert(lint_results).values(_result_row(claim, owner, lint, now)))
+            still_open = sa.and_(findings.c.repo == claim.repo_id, findings.c.resolved_at.is_(None))
+            connection.execute(sa.update(findings).where(still_open).values(resolved_at=now))
         return True
 
     def repo(self, repo_id: str) -> sa.Row[Any] | None:
@@ -682,6 +829,8 @@ def _listing_row(entry: Listing, now: float) -> dict[str, Any]:
         "last_error": entry.skip,
         "lease_owner": None,  # a worker still linting the old sha loses its lease, so its result is not stored
         "lease_expires": None,
+        "crashes": 0,
+        "gone_at": None,
     }
 
 
@@ -697,7 +846,7 @@ def _release_lease(connection: Connection, claim: Claim, owner: str, changes: di
     statement = (
         sa.update(repos)
         .where(repos.c.id == claim.repo_id, repos.c.sha == claim.sha, repos.c.lease_owner == owner)
-        .values(**changes, lease_owner=None, lease_expires=None)
+        .values(**changes, crashes=0, lease_owner=None, lease_expires=None)  # it finished: no crash in a row
     )
     return connection.execute(statement).rowcount == 1
 

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx2
@@ -26,10 +30,10 @@ from hublint.cli import main
 from hublint.crawler import BotStep, Crawler, CrawlOptions, CrawlSummary, crawl_clients, parse_time
 from hublint.discussions import BotOptions, DiscussionBot
 from hublint.emulator.server import Emulator, Faults
-from hublint.emulator.synthetic import BASES, write_hub, write_variant
+from hublint.emulator.synthetic import BASES, ScaledRepos, scaled_id, write_hub, write_templates, write_variant
 from hublint.hub import CrawlClients, HubClient, Retry
 from hublint.lint import LintConfig
-from hublint.store import Store
+from hublint.store import Listing, Store
 from tests.test_store import postgres_database
 
 ADAPTERS = 24
@@ -74,9 +78,10 @@ def crawl(
     clock: Callable[[], float] = time.time,
     **options: object,
 ) -> CrawlSummary:
+    budget = options.pop("budget", None)
     settings = CrawlOptions(**{"concurrency": 8, **options})  # type: ignore[arg-type]
     with Store(url) as store:
-        factory = clients or crawl_clients(endpoint, False, settings.concurrency)
+        factory = clients or crawl_clients(endpoint, False, settings.concurrency, budget=budget)
         return Crawler(store, factory, LintConfig(), settings, clock=clock).run()
 
 
@@ -260,15 +265,42 @@ def base_of(n: int) -> str:
     return list(BASES)[n % len(BASES)]
 
 
-def test_the_request_budget_stops_new_work_and_the_next_run_finishes_it(hub: tuple[Path, list[str]], db: str) -> None:
+def test_the_request_budget_is_never_overshot_and_the_next_run_finishes_the_work(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
     root, ids = hub
     with Emulator(root, page_size=PAGE_SIZE) as emulator:
-        partial = crawl(emulator.url, db, budget=25)
+        partial = crawl(emulator.url, db, budget={"total": 25})
+        sent = emulator.stats()["total_requests"]
+        by_bucket = crawl(emulator.url, db, budget={"resolvers": 10})
         rest = crawl(emulator.url, db)
-    assert partial.budget_spent and partial.requests < 25 + 8 * 4 and partial.linted < ADAPTERS
+    assert partial.budget_spent and partial.requests == sent == 25 and partial.linted < ADAPTERS
     assert partial.line().endswith("; request budget spent")
-    assert partial.linted + rest.linted == ADAPTERS
+    assert by_bucket.requests_by_bucket["resolvers"] == 10 and by_bucket.budget_spent
+    assert partial.failed == by_bucket.failed == 0  # a repo cut short by the budget is not a failed attempt
+    assert partial.linted + by_bucket.linted + rest.linted == ADAPTERS
     assert linted(db) == Counter(dict.fromkeys(ids, 1))
+
+
+def test_every_request_counts_discussions_and_whoami_included_and_the_quota_used_is_printed(
+    hub: tuple[Path, list[str]], db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = hub
+    with Emulator(root, tokens={"hf_bot": "hublint-bot"}, faults=Faults(rate_limit=(1000, 300))) as emulator:
+        arguments = ["crawl", "--db", db, "--endpoint", emulator.url, "--token", "hf_bot", "--discussions", "post"]
+        assert main(arguments) == 0
+        stats = emulator.stats()["requests"]
+    line, after = capsys.readouterr().out.splitlines()
+    assert stats["discussions"] > 0 and stats.get("whoami", 0) > 0
+    # After its summary, the crawl re-reads the bot's open discussions, one request each.
+    reread = int(re.match(r"discussions: (\d+) open ones re-read", after).group(1))
+    resolvers = stats["resolve_get"] + stats.get("resolve_head", 0)
+    api = sum(stats.values()) - resolvers - reread
+    assert f"; quota used: api {api} of 1000 per 300 s, resolvers {resolvers} of 1000 per 300 s" in line, line
+    assert re.search(rf"; {api + resolvers} requests, ", line)
+    with pytest.raises(SystemExit) as usage:
+        main(["crawl", "--db", db, "--budget", "apis=3"])
+    assert usage.value.code == 2 and "unknown bucket 'apis'" in capsys.readouterr().err
 
 
 def test_limit_and_since_bound_the_listing(hub: tuple[Path, list[str]], db: str) -> None:
@@ -310,52 +342,84 @@ def postgres() -> Iterator[str]:
         yield url
 
 
-def test_two_worker_processes_on_one_postgres_database_lint_each_adapter_once(tmp_path: Path, postgres: str) -> None:
+def test_two_worker_processes_on_postgres_one_lists_both_lint_each_adapter_once_and_deleted_repos_go(
+    tmp_path: Path, postgres: str
+) -> None:
     root = tmp_path / "hub"
     ids = write_hub(root, 36)
-    # Slow until both workers have asked for the listing: however slowly the second one starts, both get a share.
-    with Emulator(root, faults=Faults(latency=1.0)) as emulator:
-        workers = [cli(postgres, emulator.url, "--concurrency", "2") for _ in range(2)]
-        deadline = time.monotonic() + 60
-        while emulator.stats()["requests"].get("list_models", 0) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        # Still slow enough that a worker busy importing or connecting cannot find the work all done by the other.
+    # 18 listing pages, slow until the second worker is up: the first one is still listing when it arrives.
+    with Emulator(root, faults=Faults(latency=1.0), page_size=2) as emulator, Store(postgres) as store:
+        lister = cli(postgres, emulator.url, "--concurrency", "2")
+        wait_for(lambda: store.listing_taken("nobody", time.time()))
+        linter = cli(postgres, emulator.url, "--concurrency", "2")
+        wait_for(lambda: len(store.workers()) == 2)
         emulator.set_faults(Faults(latency=0.2))
-        outputs = [worker.communicate(timeout=120) for worker in workers]
-    assert [worker.returncode for worker in workers] == [0, 0], outputs
+        outputs = [worker.communicate(timeout=120) for worker in (lister, linter)]
+        listed = emulator.stats()["requests"]["list_models"]
+        deleted = [ids[0], ids[KIND_GROWN]]
+        for repo_id in deleted:
+            shutil.rmtree(root / repo_id)  # deleted from the Hub
+        after = crawl(emulator.url, postgres)
+        gone = [store.repo(repo_id) for repo_id in deleted]
+        history = store.finding_history(ids[KIND_GROWN])
+    assert [worker.returncode for worker in (lister, linter)] == [0, 0], outputs
     counts = [SUMMARY.match(out).groups() for out, _ in outputs]
+    assert listed == 18  # the listing was read once, by one worker
     assert sum(int(linted_count) for _, linted_count, _, _ in counts) == 36
-    assert all(int(linted_count) > 0 for _, linted_count, _, _ in counts), counts  # both did a share
+    assert all(int(linted_count) > 0 for _, linted_count, _, _ in counts), counts  # both linted a share
     assert linted(postgres) == Counter(dict.fromkeys(ids, 1))
+    assert (after.linted, after.gone) == (0, 2) and "; 2 gone from the Hub" in after.line()
+    assert all(row.status == "gone" and row.gone_at > time.time() - 120 for row in gone)
+    assert history and all(row.resolved_at is not None for row in history)  # its findings closed
 
 
-def test_a_crawl_killed_mid_way_resumes_without_redoing_work_or_a_second_discussion(
+def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_crawl_killed_mid_way_is_finished_by_one_restart_without_a_second_discussion(
     hub: tuple[Path, list[str]], db: str
 ) -> None:
+    """SIGKILL mid-crawl, with 10 % injected 5xx and a rate limit: the restart takes the dead worker's repos back at
+    once and lints every repo; nothing is linted twice and no repo gets a second discussion."""
     root, ids = hub
     bot = ["--discussions", "post", "--token", "hf_bot", "--concurrency", "2"]
-    with Emulator(root, tokens={"hf_bot": "hublint-bot"}, faults=Faults(latency=0.1)) as emulator:
+    faults = Faults(latency=0.1, error_rate=0.1, rate_limit=(30, 1.0), seed=3)
+    with Emulator(root, tokens={"hf_bot": "hublint-bot"}, faults=faults) as emulator:
         first = cli(db, emulator.url, *bot)
-        deadline = time.monotonic() + 60
-        while sum(linted(db).values()) < 4 and time.monotonic() < deadline and first.poll() is None:
-            time.sleep(0.05)
+        wait_for(lambda: sum(linted(db).values()) >= 4 or first.poll() is not None)
         first.send_signal(signal.SIGKILL)
         first.wait()
+        with Store(db) as store:
+            in_flight = [repo_id for repo_id in ids if store.repo(repo_id).lease_owner is not None]
         assert 4 <= sum(linted(db).values()) < ADAPTERS
         resumed = cli(db, emulator.url, *bot)
-        _, errors = resumed.communicate(timeout=120)
-        assert resumed.returncode == 0, errors
-        again = cli(db, emulator.url, *bot)
-        assert SUMMARY.match(again.communicate(timeout=60)[0]).groups()[1] == "0"
+        out, errors = resumed.communicate(timeout=120)
+        statuses = emulator.stats()["statuses"]
+        emulator.set_faults(Faults())  # the test's own reads
         api = HfApi(endpoint=emulator.url, token=False)
         posted = {repo_id: [d.num for d in api.get_repo_discussions(repo_id)] for repo_id in ids}
+    assert resumed.returncode == 0, errors
+    assert sum(statuses.get(code, 0) for code in ("500", "502", "503")) > 0
+    if in_flight:
+        assert f"; {len(in_flight)} taken back from dead workers" in out
     assert linted(db) == Counter(dict.fromkeys(ids, 1))
+    with Store(db) as store:
+        rows = [store.repo(repo_id) for repo_id in ids]
+        assert store.workers() == {}
+        # Linted at the sha listed; a repo whose discussion post met a 5xx waits for a later run (status retry).
+        assert all(row.last_linted_sha == row.sha and row.crashes == 0 for row in rows)
+        assert {row.status for row in rows} <= {"done", "retry"}
+        records = {repo_id: store.discussion(repo_id) for repo_id in ids}
     assert all(len(nums) <= 1 for nums in posted.values()), posted
     assert any(posted.values())
-    with Store(db) as store:
-        for repo_id, nums in posted.items():
-            record = store.discussion(repo_id)
-            assert (record.num if record and record.status == "open" else None) == (nums[0] if nums else None)
+    for repo_id, nums in posted.items():  # what the Hub shows, the store knows (or holds reserved, after a 5xx)
+        record = records[repo_id]
+        assert record is not None if nums else record is None or record.status == "posting", (repo_id, record)
+        assert record is None or record.status == "posting" or record.num == nums[0], (repo_id, record)
 
 
 def test_a_dry_run_counts_what_the_bot_would_post_and_posts_nothing(
@@ -422,3 +486,82 @@ def test_a_rule_that_crashes_on_one_repo_is_recorded_and_the_crawl_goes_on(
     assert (summary.linted, summary.failed) == (ADAPTERS - 1, 1)
     with Store(db) as store:
         assert "internal error: ZeroDivisionError: boom" in (store.repo(victim).status + str(store.results()))
+
+
+def test_without_a_terminal_the_cli_logs_one_progress_line_per_n_repos(
+    hub: tuple[Path, list[str]], db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = hub
+    with Emulator(root) as emulator:
+        assert main(["crawl", "--db", db, "--endpoint", emulator.url, "--log-every", "5"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == ADAPTERS // 5, lines
+    progress = re.compile(
+        r"^crawl: 24 listed, (\d+)/24 linted, 0 failed; \d+ requests; [\d.]+ repos/s, (\d+ s|\d+ min \d+ s) left$"
+    )
+    assert [int(progress.match(line).group(1)) for line in lines] == [5, 10, 15, 20]
+
+
+def test_on_a_terminal_the_cli_shows_a_live_progress_bar(hub: tuple[Path, list[str]], db: str) -> None:
+    root, _ = hub
+    with Emulator(root, faults=Faults(latency=0.05)) as emulator:
+        controller, terminal = pty.openpty()
+        command = [sys.executable, "-m", "bot.cli", "crawl", "--db", db, "--endpoint", emulator.url]
+        environment = {**os.environ, "HUBLINT_NO_CACHE": "1", "COLUMNS": "160", "TERM": "xterm"}
+        crawl_process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=terminal)
+        os.close(terminal)
+        screen = b""
+        while chunk := _read_terminal(controller):
+            screen += chunk
+        out, _ = crawl_process.communicate(timeout=60)
+        os.close(controller)
+    assert crawl_process.returncode == 0 and SUMMARY.match(out.decode())
+    text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", screen).decode()
+    assert re.search(r"24 listed, \d+/24 linted, 0 failed; \d+ requests .* \d+/24 .*ETA", text), text[-500:]
+
+
+def _read_terminal(descriptor: int) -> bytes:
+    try:
+        return os.read(descriptor, 65536)
+    except OSError:  # the crawl closed its end
+        return b""
+
+
+def test_an_idle_crawl_waits_for_a_silent_worker_elsewhere_and_lints_what_it_held(
+    hub: tuple[Path, list[str]], db: str
+) -> None:
+    """A worker on another machine stopped beating 3 s ago (its lease: 4 s). It is not known to be dead yet, so the
+    crawl, out of other work, waits for its lease to run out rather than exit, then takes its repo back."""
+    root, ids = hub
+    with Emulator(root) as emulator:
+        crawl(emulator.url, db, limit=1)
+        with Store(db) as store:
+            store.note_listed([Listing(ids[5], "f" * 40, "2020-01-01T00:00:00.000Z", None)], time.time())
+            store.register_worker("elsewhere:1:ab", time.time() - 3)
+            assert store.claim("elsewhere:1:ab/0", time.time(), lease_seconds=60) is not None
+        started = time.monotonic()
+        summary = crawl(emulator.url, db, limit=1, lease_seconds=4)
+        waited = time.monotonic() - started
+    assert summary.reclaimed == 1 and waited >= 0.9
+    with Store(db) as store:
+        [attempt] = store.results(ids[5])  # linted in this run (at a sha the Hub does not know: a failure)
+        assert attempt.worker.startswith(socket.gethostname()) and store.workers() == {}
+        assert store.repo(ids[5]).lease_owner is None
+
+
+def test_the_emulator_serves_a_hub_scale_listing_over_shared_file_sets(tmp_path: Path, db: str) -> None:
+    """ScaledRepos: thousands of repos, nothing written per repo; each has its own sha; a commit moves a repo to
+    the front of the listing with a new sha; a crawl lints them like repos on disk."""
+    root = tmp_path / "hub"
+    write_templates(root)
+    repos = ScaledRepos(root, 5000)
+    with Emulator(root, repos=repos) as emulator:
+        api = HfApi(endpoint=emulator.url, token=False)
+        listed = list(api.list_models(filter="peft", sort="lastModified", expand=["sha"]))
+        repos.commit(7, datetime.now(timezone.utc))
+        newest = next(iter(api.list_models(filter="peft", sort="lastModified", expand=["sha"], limit=1)))
+        summary = crawl(emulator.url, db, limit=40)
+    assert len(listed) == 5000 == len({m.sha for m in listed}) and listed[0].id == scaled_id(4999)
+    assert newest.id == scaled_id(7) and newest.sha != next(m.sha for m in listed if m.id == scaled_id(7))
+    assert (summary.linted, summary.failed) == (40, 0)
+    assert sum(1 for _ in root.rglob("adapter_config.json")) == 12  # the shared file sets, nothing per repo

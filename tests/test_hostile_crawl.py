@@ -107,7 +107,7 @@ def test_a_resumed_crawl_counts_each_repo_once(tmp_path: Path) -> None:
     ids = write_hub(root, 24)
     db = f"sqlite:///{tmp_path / 'crawl.db'}"
     with Emulator(root, page_size=PAGE_SIZE) as emulator:
-        partial = crawl(emulator.url, db, budget=25)
+        partial = crawl(emulator.url, db, budget={"total": 60})
         emulator.set_faults(Faults(latency=0.05))
         rest = crawl(emulator.url, db)
     assert 0 < partial.linted < len(ids)

@@ -97,6 +97,8 @@ def test_a_schema_1_store_is_migrated_keeping_its_runs_and_discussions(database:
             with store.engine.begin() as connection:
                 for column in ("linted", "failures", "requests", "rate_limited", "requests_by_bucket"):
                     connection.execute(sa.text(f"ALTER TABLE runs DROP COLUMN {column}"))
+                for column in ("crashes", "gone_at"):  # schema 3's
+                    connection.execute(sa.text(f"ALTER TABLE repos DROP COLUMN {column}"))
                 connection.execute(sa.text("DROP TABLE discussion_events"))
                 connection.execute(sa.text("DROP TABLE acknowledged"))
                 summary = json.dumps({"linted": 5, "failed": 1, "requests": 40, "rate_limited": 2})
@@ -112,7 +114,7 @@ def test_a_schema_1_store_is_migrated_keeping_its_runs_and_discussions(database:
                 version = connection.execute(sa.text("SELECT value FROM hublint_meta")).scalar()
         assert (run.linted, run.failures, run.requests, run.rate_limited) == (5, 1, 40, 2)
         assert [(e.repo, e.num, e.status) for e in events] == [("a/b", 7, "open")]
-        assert version == str(SCHEMA_VERSION) == "2"
+        assert version == str(SCHEMA_VERSION) == "3"
 
 
 def _database(kind: str, tmp_path: Path):

@@ -145,12 +145,88 @@ def test_an_expired_lease_is_claimed_again_and_the_late_result_is_discarded(stor
 
 def test_a_dead_workers_leases_and_reservations_are_released(store: Store) -> None:
     store.note_listed([listing("a/one"), listing("a/two")], NOW)
+    store.register_worker("host:1:x", NOW)
     assert store.claim("host:1:x/0", NOW, 600) is not None
     assert store.reserve_discussion("a/one", "f" * 64, "host:1:x/0", NOW)
-    assert store.owners(NOW) == ["host:1:x/0"]
-    store.release("host:1:x/0")
-    assert store.owners(NOW) == [] and store.discussion("a/one") is None
+    assert store.take_listing("host:1:x", NOW, 600)
+    assert store.workers() == {"host:1:x": NOW}
+    assert store.reclaim("host:1:x", NOW) == ["a/one"]
+    assert store.workers() == {} and store.discussion("a/one") is None
+    assert store.take_listing("next", NOW, 600)  # the listing lease went with it
     assert len(claim_all(store, "next")) == 2
+
+
+def test_a_heartbeat_keeps_a_workers_leases_and_a_silent_one_loses_them(store: Store) -> None:
+    store.note_listed([listing("a/one"), listing("a/two")], NOW)
+    store.register_worker("w", NOW)
+    assert store.claim("w/0", NOW, 60) is not None
+    assert store.take_listing("w", NOW, 60)
+    store.heartbeat("w", NOW + 50, 60)
+    assert store.workers() == {"w": NOW + 50}
+    assert [c.repo_id for c in claim_all(store, "other", NOW + 100)] == ["a/two"]  # a/one: renewed to NOW + 110
+    assert not store.take_listing("other", NOW + 100, 60) and store.listing_taken("other", NOW + 100)
+    assert [c.repo_id for c in claim_all(store, "other", NOW + 111)] == ["a/one"]  # no beat since: expired
+    assert store.take_listing("other", NOW + 111, 60) and not store.listing_taken("other", NOW + 111)
+
+
+def test_a_repo_in_flight_at_two_crashes_in_a_row_is_parked_and_one_crash_costs_nothing(store: Store) -> None:
+    store.note_listed([listing("a/poison"), listing("a/fine")], NOW)
+    for crash in range(2):
+        store.register_worker(f"w{crash}", NOW)
+        claims = {c.repo_id: c for c in claim_all(store, f"w{crash}/0")}
+        if crash == 0:
+            assert store.record_lint(claims.pop("a/fine"), "w0/0", clean_lint(), NOW)  # it finished before the kill
+        assert list(claims) == ["a/poison"] and store.reclaim(f"w{crash}", NOW) == ["a/poison"]
+        row = store.repo("a/poison")
+        assert (row.crashes, row.attempts) == (crash + 1, 0)
+    assert (row.status, row.last_error) == ("parked", "in flight when its worker died, 2 times in a row: parked")
+    assert claim_all(store, "w2/0") == []
+    store.note_listed([listing("a/poison", sha="e" * 40)], NOW)  # a new commit: a fresh start
+    fresh = store.claim("w2/0", NOW, 60)
+    assert fresh is not None and store.repo("a/poison").crashes == 0
+    assert store.record_lint(fresh, "w2/0", clean_lint(), NOW)
+
+
+def test_a_complete_listing_requeues_what_it_no_longer_shows_and_a_401_marks_it_gone(store: Store) -> None:
+    store.note_listed([listing("a/kept"), listing("a/deleted")], NOW)
+    for claim in claim_all(store, "w/0"):
+        assert store.record_lint(claim, "w/0", clean_lint(finding("p101")), NOW)
+    assert store.take_listing("w", NOW + 10, 60)
+    assert store.note_listed([listing("a/kept")], NOW + 11) == []
+    assert store.finish_listing("w", NOW + 12, complete_since=NOW + 10) == ["a/deleted"]
+    [claim] = claim_all(store, "w/0", NOW + 12)
+    error = LintRecord(requests=1, bytes=0, seconds=0.1, error="repository not found, or private (HTTP 401)")
+    assert claim.repo_id == "a/deleted" and store.mark_gone(claim, "w/0", error, NOW + 13)
+    row = store.repo("a/deleted")
+    assert (row.status, row.gone_at) == ("gone", NOW + 13)
+    assert [r.resolved_at for r in store.finding_history("a/deleted")] == [NOW + 13]
+    assert [r.resolved_at for r in store.finding_history("a/kept")] == [None]
+    assert store.take_listing("w", NOW + 20, 60)
+    assert store.finish_listing("w", NOW + 21, complete_since=NOW + 20) == ["a/kept"]  # unlisted: due again
+    assert store.note_listed([listing("a/deleted")], NOW + 30) == ["a/deleted"]  # back on the Hub: due again
+
+
+def test_an_incomplete_listing_marks_nothing(store: Store) -> None:
+    store.note_listed([listing("a/one")], NOW)
+    assert store.take_listing("w", NOW + 10, 60)
+    assert store.finish_listing("w", NOW + 11, complete_since=None) == []
+    assert store.repo("a/one").status == "pending" and not store.listing_taken("x", NOW + 11)
+
+
+def test_a_database_of_schema_2_gains_the_crash_count_and_the_gone_date(url: str) -> None:
+    with Store(url) as store:  # today's schema, taken back to schema 2 by hand
+        store.note_listed([listing("a/old")], NOW)
+        with store.engine.begin() as connection:
+            for column in ("crashes", "gone_at"):
+                connection.execute(sa.text(f"ALTER TABLE repos DROP COLUMN {column}"))
+            connection.execute(sa.text("DROP TABLE workers"))
+            connection.execute(sa.text("DROP TABLE leases"))
+            connection.execute(sa.update(meta).values(value="2"))
+    with Store(url) as store:
+        assert (store.repo("a/old").crashes, store.repo("a/old").gone_at) == (0, None)
+        store.register_worker("w", NOW)
+        assert [c.repo_id for c in claim_all(store, "w/0")] == ["a/old"]
+        assert store.reclaim("w", NOW) == ["a/old"] and store.repo("a/old").crashes == 1
 
 
 def test_a_new_sha_takes_the_repo_from_the_worker_linting_the_old_one(store: Store) -> None:

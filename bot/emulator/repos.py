@@ -15,6 +15,7 @@ sees them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -170,7 +171,7 @@ class Repo:
     def pipeline_tag(self) -> str | None:
         return self.settings.pipeline_tag or (self.card_data or {}).get("pipeline_tag")
 
-    @property
+    @functools.cached_property  # a listing filters every repo by tag on every page
     def tags(self) -> list[str]:
         """Settings tags, card tags, the library and, for adapters, the Hub's ``base_model:adapter:`` tag."""
         card = self.card_data or {}

@@ -79,9 +79,15 @@ class HubApp:
     """Routing, faults and the admin endpoints; `Emulator` serves it over HTTP."""
 
     def __init__(
-        self, root: Path, tokens: dict[str, str], faults: Faults, page_size: int, orgs: dict[str, list[str]]
+        self,
+        root: Path,
+        tokens: dict[str, str],
+        faults: Faults,
+        page_size: int,
+        orgs: dict[str, list[str]],
+        repos: RepoStore | None = None,
     ) -> None:
-        repos = RepoStore(root)
+        repos = repos or RepoStore(root)
         store = DiscussionStore(root / ".emulator" / "discussions")
         self.access = Access(repos, store, tokens)
         self.commits = CommitRoutes(root, store, self.access, orgs)
@@ -198,9 +204,10 @@ class Emulator:
         *,
         page_size: int = MAX_PAGE_SIZE,
         orgs: dict[str, list[str]] | None = None,
+        repos: RepoStore | None = None,  # the repos to serve, if not those on disk under `root`
     ) -> None:
         self.root = Path(root)
-        self._app = HubApp(self.root, dict(tokens or {}), faults or Faults(), page_size, dict(orgs or {}))
+        self._app = HubApp(self.root, dict(tokens or {}), faults or Faults(), page_size, dict(orgs or {}), repos)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 

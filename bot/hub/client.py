@@ -25,7 +25,15 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from hublint import __version__
-from hublint.errors import HubAuthError, HubError, HubGated, HubNotFound, HubRateLimited, HubUnavailable
+from hublint.errors import (
+    HubAuthError,
+    HubError,
+    HubGated,
+    HubNotFound,
+    HubRateLimited,
+    HubRepoNotFound,
+    HubUnavailable,
+)
 from hublint.hub.transport import (
     DEFAULT_LIMIT,
     LIMIT,
@@ -104,10 +112,11 @@ class HubClient:
         self.retry = retry or Retry()
         self.deadline = deadline or Deadline()
         self._token = resolve_token(token, self.endpoint)
+        self.gate = gate or RateLimitGate(max_wait=self.retry.max_wait)  # shared by a crawl's clients: see listing
         wire = HubTransport(
             transport or httpx2.HTTPTransport(),
             self.stats,
-            gate=gate or RateLimitGate(max_wait=self.retry.max_wait),
+            gate=self.gate,
             retry=self.retry,
             timeouts=timeouts or Timeouts(),
             deadline=self.deadline,
@@ -214,7 +223,7 @@ def hub_error(response: Fetched, what: str) -> HubError:
     except DisabledRepoError:
         return HubNotFound(f"{what}: repository disabled (HTTP {status})", status=status)
     except RepositoryNotFoundError:
-        return HubNotFound(f"{what}: repository not found, or private (HTTP {status})", status=status)
+        return HubRepoNotFound(f"{what}: repository not found, or private (HTTP {status})", status=status)
     except HfHubHTTPError as exc:
         explanation = (exc.server_message or "").strip().splitlines()[0:1]
     detail = {"status": status, "server_message": explanation[0] if explanation else None}

@@ -106,9 +106,10 @@ class CrawlClients:
         retry: Retry,
         timeouts: Timeouts | None = None,
         deadline: Deadline | None = None,
+        budget: Mapping[str, int] | None = None,
     ) -> None:
         self.endpoint, self.token, self.retry, self.timeouts = endpoint, token, retry, timeouts
-        self.gate = RateLimitGate(reserve=reserve, max_wait=retry.max_wait)
+        self.gate = RateLimitGate(reserve=reserve, max_wait=retry.max_wait, budget=budget)
         self.deadline = deadline or Deadline()
         self.tls = httpx2.create_ssl_context()
 

@@ -20,12 +20,13 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import httpx2
 
-from hublint.errors import HubRateLimited, HubTimeout, HubUnavailable
+from hublint.errors import BudgetSpent, HubRateLimited, HubTimeout, HubUnavailable
 from hublint.lint import Stats
 from hublint.rules.numbers import parse_float, parse_int
 
@@ -36,11 +37,15 @@ DEFAULT_LIMIT = 50_000_000
 ERROR_BODY_LIMIT = 65_536  # an error page is never read whole
 # `RateLimit: "api";r=0;t=42` (IETF draft, as the Hub sends it): ASCII digits only, parsed by hublint.rules.numbers.
 _RATELIMIT = re.compile(r'"(?P<bucket>\w+)"\s*;\s*r\s*=\s*(?P<r>[0-9]+)\s*;\s*t\s*=\s*(?P<t>[0-9]+)', re.ASCII)
+# `RateLimit-Policy: "fixed window";"api";q=1000;w=300`: the bucket's quota per window.
+_POLICY = re.compile(r'"(?P<bucket>\w+)"\s*;\s*q\s*=\s*(?P<q>[0-9]+)\s*;\s*w\s*=\s*(?P<w>[0-9]+)', re.ASCII)
 
 
 def rate_limit_bucket(url: str) -> str:
-    """The Hub's rate-limit bucket of a request: file downloads ("resolvers") or everything else ("api")."""
-    return "resolvers" if "/resolve/" in url else "api"
+    """The Hub's rate-limit bucket of a request (hub-docs rate-limits.md): file downloads ("resolvers"), other
+    API calls ("api"), web pages ("pages")."""
+    path = urlsplit(url).path
+    return "resolvers" if "/resolve/" in path else "api" if "/api/" in path else "pages"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,22 +84,39 @@ class RateLimitGate:
     """Pauses shared by every client of one token: the Hub counts requests per token or IP, not per connection.
 
     A bucket closes while at most `reserve` requests remain in its window (with one request in flight per crawl
-    worker, waiting for `r=0` would send the others into a 429). Thread-safe.
+    worker, waiting for `r=0` would send the others into a 429). Every request passes here before it is sent, so
+    the gate also counts them per bucket (`sent`), the pauses it made and the 429s, notes the quota the Hub
+    announces (`RateLimit-Policy`), and refuses, with `BudgetSpent`, any request beyond a `budget` (per bucket,
+    or "total"): a budget is never overshot, not even by the requests of a lint under way. Thread-safe.
     """
 
-    def __init__(self, reserve: int = 0, max_wait: float = Retry.max_wait) -> None:
+    def __init__(
+        self, reserve: int = 0, max_wait: float = Retry.max_wait, budget: Mapping[str, int] | None = None
+    ) -> None:
         self.reserve, self.max_wait = reserve, max_wait
+        self.budget = dict(budget or {})
+        self.sent: Counter[str] = Counter()
+        self.quotas: dict[str, tuple[int, int]] = {}  # bucket -> (requests, window seconds), as the Hub says
+        self.paused = 0  # times a request waited for its bucket's window to reset
+        self.paused_seconds = 0.0
+        self.refused = 0  # 429 answers
+        self.spent = False
         self._lock = threading.Lock()
         self._reopens: dict[str, float] = {}  # bucket -> monotonic time its window resets
 
-    def note(self, headers: httpx2.Headers) -> None:
-        """Read an answer's `RateLimit` header; close its bucket until the reset when the window is used up."""
+    def note(self, headers: httpx2.Headers, status: int = 200) -> None:
+        """Read an answer's `RateLimit` headers; close its bucket until the reset when the window is used up."""
+        policy = _POLICY.search(headers.get("RateLimit-Policy", ""))
+        quota, window = (parse_int(policy["q"]), parse_int(policy["w"])) if policy else (None, None)
         match = _RATELIMIT.search(headers.get("RateLimit", ""))
         remaining, reset = (parse_int(match["r"]), parse_int(match["t"])) if match else (None, None)
-        if remaining is None or reset is None or remaining > self.reserve:
-            return
         with self._lock:
-            bucket = match["bucket"]  # type: ignore[index]
+            self.refused += status == 429
+            if policy and quota is not None and window is not None:
+                self.quotas[policy["bucket"]] = (quota, window)
+            if match is None or remaining is None or reset is None or remaining > self.reserve:
+                return
+            bucket = match["bucket"]
             self._reopens[bucket] = max(self._reopens.get(bucket, 0.0), time.monotonic() + reset)
 
     def delay(self, bucket: str) -> float:
@@ -107,7 +129,19 @@ class RateLimitGate:
         if delay > self.max_wait:
             raise HubRateLimited(f"the Hub's {bucket!r} rate limit is used up for {delay:.0f} s; try again later")
         if delay > 0:
+            with self._lock:
+                self.paused += 1
+                self.paused_seconds += delay
             sleep_within(delay, deadline)
+        self._take(bucket)
+
+    def _take(self, bucket: str) -> None:
+        with self._lock:
+            for limited, used in ((bucket, self.sent[bucket]), ("total", sum(self.sent.values()))):
+                if used >= self.budget.get(limited, math.inf):
+                    self.spent = True
+                    raise BudgetSpent(f"the request budget is spent ({used} {limited} requests)")
+            self.sent[bucket] += 1
 
 
 class HubTransport(httpx2.BaseTransport):
@@ -147,7 +181,7 @@ class HubTransport(httpx2.BaseTransport):
                     raise HubUnavailable(f"{host(url)} did not answer: {_describe(exc)}") from None
                 wait = backoff(failures + silences - 1)
             else:
-                self.gate.note(response.headers)
+                self.gate.note(response.headers, response.status_code)
                 if not retryable or response.status_code not in RETRY_STATUSES:
                     return response
                 failures += 1
@@ -173,11 +207,7 @@ class HubTransport(httpx2.BaseTransport):
         }
         with self._stats_lock:
             self.stats.http_requests += 1  # attempts count too: a refused connection is still a request made
-            self.stats.by_bucket[rate_limit_bucket(str(request.url))] += 1
         response = self._inner.handle_request(request)
-        if response.status_code == 429:
-            with self._stats_lock:
-                self.stats.rate_limited += 1
         try:
             cap = limit if response.status_code < 400 else min(limit, ERROR_BODY_LIMIT)
             body = self._read(response.stream, cap, ends)  # type: ignore[arg-type]
