@@ -56,10 +56,12 @@ class Checker:
         self.bases = HubBaseFacts(client, cache_dir)
 
     def check(self, target: Target, base_override: str | None = None) -> LintResult:
-        """The repo's primary adapter: the one at its root, else its first subfolder's."""
-        return self.check_adapters(target, base_override)[0]
+        """The repo's primary adapter: the one at its root, else its first subfolder's (the others are not read)."""
+        return self.check_adapters(target, base_override, limit=1)[0]
 
-    def check_adapters(self, target: Target, base_override: str | None = None) -> list[LintResult]:
+    def check_adapters(
+        self, target: Target, base_override: str | None = None, *, limit: int | None = None
+    ) -> list[LintResult]:
         """Every adapter in the repo (the root one, `checkpoint-500/`, `adapters/<name>/`…), one result each."""
         before = self._counters()
         try:
@@ -75,19 +77,20 @@ class Checker:
             result = LintResult(target.name, source, target.revision, error=_one_line(exc))
             result.stats = self._since(before)
             return [result]
-        return self.lint_adapters(repo, base_override, before)
-
-    def check_repo(self, repo: RepoReader, base_override: str | None = None) -> LintResult:
-        """Lint a repository already opened (the bot reads the owner's wishes from the same reader first)."""
-        return self.lint_adapters(repo, base_override)[0]
+        return self.lint_adapters(repo, base_override, before, limit=limit)
 
     def lint_adapters(
-        self, repo: RepoReader, base_override: str | None = None, before: Stats | None = None
+        self,
+        repo: RepoReader,
+        base_override: str | None = None,
+        before: Stats | None = None,
+        *,
+        limit: int | None = None,
     ) -> list[LintResult]:
-        """One result per adapter folder of an opened repo, each with the requests it cost (the first also pays for
-        opening the repo)."""
+        """One result per adapter folder of an opened repo (the first `limit`), each with the requests it cost (the
+        first also pays for opening the repo). The bot reads the owner's wishes from the same reader first."""
         results = []
-        for index, folder in enumerate(adapter_folders(repo.files)):
+        for index, folder in enumerate(adapter_folders(repo.files)[:limit]):
             before = before or self._counters()
             result = self._lint(repo, folder, base_override, primary=index == 0)
             result.stats = self._since(before)

@@ -22,27 +22,25 @@ _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re
 
 def parse_int(text: str | bytes | None, *, max_digits: int = MAX_DIGITS) -> int | None:
     """A non-negative decimal integer (surrounding blanks allowed), or None."""
-    if isinstance(text, bytes):
-        text = text.decode("ascii", "replace")
-    if text is None:
-        return None
-    text = text.strip(" \t")
-    if len(text) > max_digits or not _INT.fullmatch(text):
-        return None
-    return int(text)
+    text = _matching(text, _INT, max_digits)
+    return int(text) if text is not None else None
 
 
 def parse_float(text: str | bytes | None, *, max_length: int = 64) -> float | None:
     """A finite decimal float (no `nan`, `inf` or overflow to infinity), or None."""
+    text = _matching(text, _FLOAT, max_length)
+    value = float(text) if text is not None else math.nan
+    return value if math.isfinite(value) else None
+
+
+def _matching(text: str | bytes | None, pattern: re.Pattern[str], max_length: int) -> str | None:
+    """The text without surrounding blanks if all of it is ASCII matching `pattern` within `max_length`, else None."""
     if isinstance(text, bytes):
         text = text.decode("ascii", "replace")
     if text is None:
         return None
     text = text.strip(" \t")
-    if len(text) > max_length or not _FLOAT.fullmatch(text):
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
+    return text if len(text) <= max_length and pattern.fullmatch(text) else None
 
 
 def finite_number(value: object) -> float | None:
