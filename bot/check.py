@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hublint.errors import HublintError, TargetError
 from hublint.hub import HubBaseFacts, HubClient
-from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
+from hublint.lint import LintConfig, LintResult, Skipped, Stats, needs_of, run_rules, selected_rules
 from hublint.local import LocalRepo
 from hublint.mirror import HubMirror
+from hublint.rules.model import Need, Rule
 from hublint.rules.peft.ids import is_owned_hub_id
-from hublint.snapshots import RepoReader, SubfolderReader, UnreadableRepo, adapter_folders, build_snapshot
+from hublint.snapshots import (
+    BaseFactsSource,
+    RepoReader,
+    SubfolderReader,
+    UnreadableRepo,
+    adapter_folders,
+    build_snapshot,
+)
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,8 @@ class Checker:
         self.client = client
         self.config = config
         self.mirror = mirror  # where a directory's Git LFS pointer weights are read from (bot/mirror.py)
-        self.rules = selected_rules(config)
-        self.needs = needs_of(self.rules)
         self.bases = HubBaseFacts(client, cache_dir)
+        self.linter = AdapterLinter.for_config(config, self.bases)
 
     def check(self, target: Target, base_override: str | None = None) -> LintResult:
         """The repo's primary adapter: the one at its root, else its first subfolder's (the others are not read)."""
@@ -99,16 +107,11 @@ class Checker:
         return results
 
     def _lint(self, repo: RepoReader, folder: str, base_override: str | None, *, primary: bool) -> LintResult:
-        reader = SubfolderReader(repo, folder) if folder else repo
         try:
-            snapshot = build_snapshot(reader, self.needs, self.bases, base_override)
+            return self.linter.lint(repo, folder, base_override, primary=primary)
         except (HublintError, UnreadableRepo, OSError) as exc:
             result = LintResult(repo.target, repo.source, repo.revision, error=_one_line(exc))
-        else:
-            if folder:
-                snapshot = dataclasses.replace(snapshot, subfolder=folder, repo_files=repo.files, primary=primary)
-            result = run_rules(snapshot, self.rules, self.config)
-        return in_subfolder(result, folder) if folder else result
+            return in_subfolder(result, folder) if folder else result
 
     def _counters(self) -> Stats:
         return Stats(self.client.stats.http_requests, self.client.stats.bytes_downloaded)
@@ -116,6 +119,57 @@ class Checker:
     def _since(self, before: Stats) -> Stats:
         now = self._counters()
         return Stats(now.http_requests - before.http_requests, now.bytes_downloaded - before.bytes_downloaded)
+
+
+@dataclass(frozen=True)
+class AdapterLinter:
+    """Lints one adapter folder of an opened repo against shared base facts: what `check`, the bot and the crawler
+    all run. Raises what it cannot read (Hub errors, `UnreadableRepo`); callers decide what a failure means."""
+
+    rules: Sequence[Rule]
+    needs: frozenset[Need]
+    config: LintConfig
+    bases: BaseFactsSource
+
+    @classmethod
+    def for_config(cls, config: LintConfig, bases: BaseFactsSource) -> AdapterLinter:
+        enabled = selected_rules(config)
+        return cls(enabled, needs_of(enabled), config, bases)
+
+    def lint(self, repo: RepoReader, folder: str, base_override: str | None = None, *, primary: bool) -> LintResult:
+        reader = SubfolderReader(repo, folder) if folder else repo
+        snapshot = build_snapshot(reader, self.needs, self.bases, base_override)
+        if folder:
+            snapshot = dataclasses.replace(snapshot, subfolder=folder, repo_files=repo.files, primary=primary)
+        result = run_rules(snapshot, self.rules, self.config)
+        return in_subfolder(result, folder) if folder else result
+
+    def lint_repo(self, repo: RepoReader) -> list[LintResult]:
+        """Every adapter folder of the repo, the primary first."""
+        return [self.lint(repo, folder, primary=i == 0) for i, folder in enumerate(adapter_folders(repo.files))]
+
+
+def combined(results: Sequence[LintResult]) -> LintResult:
+    """A repo's adapters as one result, the way the crawl stores a repo: every adapter's findings (their files
+    named from the repo's root), every skip (a subfolder's named), the primary adapter's snapshot and base."""
+    primary = results[0]
+    skipped = [
+        Skipped(skip.rule, f"{result.subfolder}/: {skip.reason}" if result.subfolder else skip.reason)
+        for result in results
+        for skip in result.skipped
+    ]
+    stats = Stats()
+    for result in results:
+        stats.add(result.stats)
+    return LintResult(
+        primary.target,
+        primary.source,
+        primary.revision,
+        findings=[finding for result in results for finding in result.findings],
+        skipped=list(dict.fromkeys(skipped)),
+        stats=stats,
+        snapshot=primary.snapshot,
+    )
 
 
 def in_subfolder(result: LintResult, folder: str) -> LintResult:

@@ -24,14 +24,14 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
-from hublint.check import default_cache_dir
+from hublint.check import AdapterLinter, combined, default_cache_dir
 from hublint.discussions import (
     Action,
     DiscussionBot,
@@ -55,14 +55,14 @@ from hublint.hub import (
     facts_to_json,
     list_adapters,
 )
-from hublint.lint import LintConfig, LintResult, Stats, needs_of, run_rules, selected_rules
+from hublint.lint import LintConfig, LintResult, Stats
 from hublint.policy import Volume
 from hublint.render.jsondoc import result_dict
 from hublint.render.safe import dumps
 from hublint.rules.model import Finding
 from hublint.rules.numbers import parse_int
 from hublint.rules.snapshot import BaseModelFacts
-from hublint.snapshots import RepoReader, UnreadableRepo, build_snapshot
+from hublint.snapshots import RepoReader, UnreadableRepo
 from hublint.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store, StoreError
 
 # Errors that another attempt at the same sha cannot fix; a new sha in the listing gets a fresh start.
@@ -192,7 +192,8 @@ class DiscussionSlot:
 class DiscussionStep(Protocol):
     """Plans or posts one repo's discussion, given the repo as linted and its lint (see `BotStep`)."""
 
-    def __call__(self, repo: RepoReader, result: LintResult, slot: DiscussionSlot) -> DiscussionOutcome: ...
+    def __call__(self, repo: RepoReader, adapters: Sequence[LintResult], slot: DiscussionSlot) -> DiscussionOutcome:
+        """`adapters`: the repo's adapters as linted, the primary first (one discussion for them all)."""
 
 
 class BotStep:
@@ -201,18 +202,19 @@ class BotStep:
     def __init__(self, bot: DiscussionBot) -> None:
         self.bot = bot
 
-    def __call__(self, repo: RepoReader, result: LintResult, slot: DiscussionSlot) -> DiscussionOutcome:
+    def __call__(self, repo: RepoReader, adapters: Sequence[LintResult], slot: DiscussionSlot) -> DiscussionOutcome:
         wishes = repo_wishes(repo)
         if wishes.opt_out:
             return DiscussionOutcome(Action.SKIP.value)  # the owner opted out
-        state = self.bot.read_threads(slot.repo_id, as_owner_configured(result.findings, wishes.config))
+        findings = [finding for adapter in adapters for finding in adapter.findings]
+        state = self.bot.read_threads(slot.repo_id, as_owner_configured(findings, wishes.config))
         report = self.bot.plan(slot.repo_id, state.findings, state.threads)
         opening = self.bot.options.post and report.action is Action.OPEN
         if opening and not slot.reserve(report.fingerprint):
             return DiscussionOutcome(Action.SKIP.value)  # the store holds a discussion for this repo already
         report = self.bot.carry_out(report)
         # The fix pull request and the answers to owner commands: one pull request per repo, found on the Hub.
-        outcome = self.bot.follow_up(repo, root_snapshot([result]), state, report)
+        outcome = self.bot.follow_up(repo, root_snapshot(adapters), state, report)
         if report.discussion is not None:  # posted, or found up to date on the Hub
             slot.save(report.discussion, report.fingerprint, "open")
         elif opening and report.action is Action.SKIP:
@@ -301,8 +303,6 @@ class Crawler:
     ) -> None:
         self.store, self.config, self.discuss, self.progress, self.clock = store, config, discuss, progress, clock
         self.options = options or CrawlOptions()
-        self.rules = selected_rules(config)
-        self.needs = needs_of(self.rules)
         self.worker = worker_id()
         self.summary = CrawlSummary()
         self._new_client = clients
@@ -319,6 +319,7 @@ class Crawler:
         self.bases = SharedBaseFacts(
             store, HubBaseFacts(self._client(), default_cache_dir()), self.options.base_ttl, clock
         )
+        self.linter = AdapterLinter.for_config(config, self.bases)
 
     def run(self) -> CrawlSummary:
         """List and lint at once: the workers start on the first page while the next ones arrive.
@@ -505,7 +506,7 @@ class Crawler:
             return
         if linted.result is not None and linted.repo is not None:
             linted.result.stats = cost
-            again = self._discussion(linted.repo, linted.result, claim, owner)
+            again = self._discussion(linted.repo, linted.adapters, claim, owner)
             again_at = self._retry_at(claim.attempts + 1) if again else None
             try:
                 stored = self.store.record_lint(
@@ -552,8 +553,8 @@ class Crawler:
     def _lint(self, client: HubClient, claim: Claim) -> _Linted:
         try:
             repo = self._reader(client, claim)
-            snapshot = build_snapshot(repo, self.needs, self.bases)
-            return _Linted(repo, run_rules(snapshot, self.rules, self.config))
+            adapters = self.linter.lint_repo(repo)  # the root adapter, checkpoint-500/, adapters/<name>/…
+            return _Linted(repo, combined(adapters), adapters=adapters)
         except BudgetSpent as exc:
             return _Linted(error=str(exc), unfinished=True)
         except HubError as exc:
@@ -580,13 +581,13 @@ class Crawler:
         delay = min(MAX_RETRY_DELAY, self.options.retry_delay * 4 ** (attempts - 1))
         return self.clock() + delay * random.uniform(0.8, 1.2)  # jitter: failures of one outage spread out
 
-    def _discussion(self, repo: RepoReader, result: LintResult, claim: Claim, owner: str) -> bool:
+    def _discussion(self, repo: RepoReader, adapters: Sequence[LintResult], claim: Claim, owner: str) -> bool:
         """Run the discussion step; True when it asks to be run again for this repo on a later run."""
         if self.discuss is None:
             return False
         with self._discussion_lock:
             try:
-                outcome = self.discuss(repo, result, DiscussionSlot(self.store, claim.repo_id, owner, self.clock))
+                outcome = self.discuss(repo, adapters, DiscussionSlot(self.store, claim.repo_id, owner, self.clock))
             except HubError:  # the lint stands; the step runs again on a later run
                 outcome = DiscussionOutcome(Action.ERROR.value, again=True)
         with self._lock:
@@ -643,7 +644,8 @@ class Crawler:
 @dataclass(frozen=True)
 class _Linted:
     repo: RepoReader | None = None
-    result: LintResult | None = None
+    result: LintResult | None = None  # the repo's adapters combined: what the store keeps
+    adapters: Sequence[LintResult] = ()  # each adapter's own result, the primary first
     error: str | None = None  # one line
     permanent: bool = False  # another attempt at this sha cannot succeed
     overran: bool = False  # the lint outlived its time budget and still runs in its abandoned thread

@@ -220,3 +220,28 @@ def test_a_dry_run_shows_the_pull_requests_diff_and_the_volume(population, capsy
     ]
     volume = re.search(r"would post: discussions: 0; pull requests: 1 \(HL402 1\); report only: 2 \(([^)]*)\)", out)
     assert volume and "HL402 1" in volume.group(1), out  # the relative path's HL402: nothing to verify
+
+
+def test_the_dashboard_shows_the_volume_the_crawl_printed(population, capsys, tmp_path):
+    from hublint.cli import main
+
+    emulator, _ = population
+    # One owner (the crawl is scoped to it), so no second new post: the per-owner cap would hold it back.
+    sources = {"breaks": pf.CASES["seed-resized-mts"].repo_id, "unverified": "hl-meta/relative-path-1"}
+    for name, source in sources.items():
+        shutil.copytree(emulator.root / source, emulator.root / "hl-volume" / name)
+    url = f"sqlite:///{tmp_path / 'crawl.db'}"
+    crawl = ["crawl", "--db", url, "--endpoint", emulator.url, "--token", "", "--author", "hl-volume"]
+    assert main([*crawl, "--discussions", "dry-run"]) == 0
+    printed = capsys.readouterr().out.split("by action and rule: ", 1)[1].splitlines()[0]
+    assert main(["report", "--db", url, "--out", str(tmp_path / "site")]) == 0
+    table = (tmp_path / "site" / "index.html").read_text().split('<table id="bot-volume">', 1)[1].split("</table>")[0]
+    rows = re.findall(r'<th scope="row">([^<]+)</th><td>(\d+)</td><td>(\d+)</td><td>([^<]*)</td>', table)
+    shown = "; ".join(f"{kind}: {last}" + (f" ({rules})" if rules != "–" else "") for kind, last, _, rules in rows)
+    assert shown == printed.split("; request budget")[0]
+    assert [(kind, last, every) for kind, last, every, _ in rows] == [
+        ("discussions", "1", "1"),
+        ("pull requests", "0", "0"),
+        ("report only", "2", "2"),
+    ]
+    assert rows[0][3] == "HL101 1" and "HL402 1" in rows[2][3]

@@ -116,3 +116,17 @@ def test_a_token_that_may_not_write_is_one_line_and_exit_2(
         assert report(github, store_url(tmp_path, 6), tmp_path / "site") == 2
     err = capsys.readouterr().err
     assert err == f"hublint: --github-issue: {REPO}: the token may not write issues (HTTP 403)\n"
+
+
+def test_the_issue_text_depends_on_the_data_not_on_the_clock(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from hublint.report import model
+
+    url = store_url(tmp_path, 12)
+    today = datetime.now(timezone.utc)
+    with Store(url) as store:
+        bodies = {issue.render(model.load(store, now=today + timedelta(days=day))) for day in (0, 1)}
+        crawled = model.load(store).crawled
+    (body,) = bodies  # a daily report over an unchanged store does not edit the issue
+    assert crawled is not None and f"Last crawl finished {crawled:%Y-%m-%d %H:%M} UTC." in body

@@ -1,6 +1,7 @@
 """A repo with several adapters — a root adapter plus the Trainer's `checkpoint-500/` (with its optimizer state),
 made by real peft and served by the Hub emulator: each adapter is linted on its own, its findings name its folder,
-its loading code passes `subfolder=` and really loads, and the leftovers are one finding for the whole repo."""
+its loading code passes `subfolder=` and really loads, and the leftovers are one finding for the whole repo. The
+crawl stores the same findings per repo as `check` reports, also for a repo whose only adapter is in a folder."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from tests.builders import program_env
 
 pytestmark = [pytest.mark.peft, pytest.mark.filterwarnings("ignore::UserWarning")]
 
-REPO = "hl-test/trainer-output"
+OWNER = "hl-trainer"  # the repos of this file only, so a crawl scoped to the owner reads just them
+REPO = f"{OWNER}/trainer-output"
+NESTED = f"{OWNER}/adapters-only"  # no root adapter: `adapters/seed/` (its card says `library_name: peft`)
 OPTIMIZER_BYTES = 5000
 
 
@@ -33,6 +36,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
     shutil.copytree(root / cases["seed-resized-mts"], checkpoint)
     (checkpoint / "optimizer.pt").write_bytes(b"\0" * OPTIMIZER_BYTES)
     (checkpoint / "trainer_state.json").write_text("{}")
+    shutil.copytree(root / cases["seed-resized-mts"], root / NESTED / "adapters" / "seed")
+    (root / NESTED / "README.md").write_text("---\nlibrary_name: peft\n---\n# Adapters\n")
     with Emulator(root) as emulator:
         yield emulator
 
@@ -85,3 +90,24 @@ def test_the_bot_groups_every_adapters_findings_in_one_discussion(hub, capsys):
     out = capsys.readouterr().out
     assert out.count("[bot]") == 1  # one title: one discussion for the repo
     assert "checkpoint-500" in out and "subfolder='checkpoint-500'" in out
+
+
+def test_the_crawl_stores_every_adapters_findings_as_check_reports_them(hub, capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'crawl.db'}"
+    assert main(["crawl", "--db", url, "--endpoint", hub.url, "--token", "", "--author", OWNER]) == 0
+    assert main(["report", "--db", url, "--out", str(tmp_path / "site")]) == 0
+    capsys.readouterr()
+    stored = {r["id"]: r for r in json.loads((tmp_path / "site" / "report.json").read_text())["repos"]}
+    assert sorted(stored) == [NESTED, REPO]
+    for repo_id in (REPO, NESTED):
+        checked = sorted(
+            (f["rule"], f["file"]) for r in check(capsys, repo_id, "--endpoint", hub.url) for f in r["findings"]
+        )
+        assert sorted((f["rule"], f["file"]) for f in stored[repo_id]["findings"]) == checked
+    nested = {f["rule"]: f for f in stored[NESTED]["findings"]}
+    assert "HL305" not in nested  # the adapter is in adapters/seed/, not missing
+    assert (
+        nested["HL101"]["file"].startswith("adapters/seed/")
+        and "subfolder='adapters/seed'" in nested["HL101"]["fix"]["code"]
+    )
+    assert stored[NESTED]["status"] == "error" and stored[NESTED]["base_model"]

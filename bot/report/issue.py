@@ -70,11 +70,12 @@ def _summary(report: Report, author: str | None, site_url: str | None) -> str:
     ]
     if counts["failed"] or counts["pending"]:
         lines.append(f"{counts['failed']} could not be linted, {counts['pending']} wait for their first lint.")
-    lines.append(
-        f"Generated {report.generated.strftime('%Y-%m-%d %H:%M UTC')}"
-        + (f" · [full report]({site_url})" if site_url else "")
-        + "."
-    )
+    # The data's age, not the clock's: a run over unchanged data must leave the issue's text (and its
+    # watchers' notifications) alone.
+    crawled = f"Last crawl finished {report.crawled.strftime('%Y-%m-%d %H:%M UTC')}" if report.crawled else ""
+    link = f"[full report]({site_url})" if site_url else ""
+    if crawled or link:
+        lines.append(" · ".join(part for part in (crawled, link) if part) + ".")
     if counts["error"]:
         lines += [
             "",

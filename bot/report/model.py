@@ -3,7 +3,8 @@
 `report.json` is `Report.to_json()`: {"generated", "repos": [{"id", "owner", "revision", "status", "worst",
 "base_model", "findings": [{"rule", "name", "category", "severity", "message", "file", "fix"}], "discussion":
 {"num", "status", "opened"} | null, "acknowledged", "error"}], "summary", "rules", "trend", "discussions",
-"runs"}. Times are ISO 8601 UTC strings. Keys are only ever added.
+"runs": [{"started", "finished", "linted", "failures", "requests", "rate_limited", "requests_by_bucket",
+"volume"}]}. Times are ISO 8601 UTC strings. Keys are only ever added.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from hublint import rules
+from hublint.policy import KINDS
 from hublint.store import Store, json_object
 
 # A repo's status, worst first: the order of the overview's counts and of an owner's table.
@@ -76,12 +78,16 @@ class Run:
     requests: int
     rate_limited: int
     requests_by_bucket: dict[str, int]
+    # What the bot did (or, dry, would do) in this run, by kind of action: {"discussion": {"repos": n, "rules":
+    # {code: n}}, "pull request": …, "report only": …} (policy.Volume); empty when the run had discussions off.
+    volume: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
 class Report:
     generated: datetime
     repos: list[RepoEntry]
+    crawled: datetime | None = None  # when the last crawl run finished: the data's age, unlike `generated`
     trend: list[TrendPoint] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     discussions: dict[str, Any] = field(default_factory=lambda: _discussion_outcomes((), ()))
@@ -135,11 +141,14 @@ def load(store: Store, *, now: datetime | None = None, author: str | None = None
         )
     entries = [_entry(row, tuple(lives.get(row.id, ()))) for row in rows]
     events = [row for row in store.discussion_events() if row.repo in kept]
+    runs = store.runs()
+    finished = [row.finished_at for row in runs if row.finished_at is not None]
     return Report(
         generated=now or datetime.now(timezone.utc),
         repos=entries,
+        crawled=datetime.fromtimestamp(max(finished), timezone.utc) if finished else None,
         trend=_trend(history),
-        runs=[_run(row) for row in store.runs()] if author is None else [],
+        runs=[_run(row) for row in runs] if author is None else [],
         discussions=_discussion_outcomes(events, history),
     )
 
@@ -230,7 +239,25 @@ def _run(row: Any) -> Run:
         requests=row.requests or 0,
         rate_limited=row.rate_limited or 0,
         requests_by_bucket={k: v for k, v in buckets.items() if isinstance(v, int)},
+        volume=_volume(json_object(row.summary).get("volume")),
     )
+
+
+def _volume(stored: Any) -> dict[str, dict[str, Any]]:
+    """A run's bot volume as the crawl wrote it, only its well-formed counts kept (the store is not trusted)."""
+    if not isinstance(stored, dict) or not any(_count(v.get("repos")) for v in stored.values() if isinstance(v, dict)):
+        return {}
+    volume = {}
+    for kind in KINDS:
+        entry = stored.get(kind) if isinstance(stored.get(kind), dict) else {}
+        per_rule = entry.get("rules") if isinstance(entry.get("rules"), dict) else {}
+        rules_counted = {str(code): _count(n) for code, n in per_rule.items() if _count(n)}
+        volume[kind] = {"repos": _count(entry.get("repos")), "rules": dict(sorted(rules_counted.items()))}
+    return volume
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _group(entries: Iterable[RepoEntry], keys: Any) -> dict[str, list[RepoEntry]]:

@@ -23,6 +23,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from hublint import __version__, prose, rules
+from hublint.policy import KINDS
 from hublint.report import charts
 from hublint.report.model import RepoEntry, Report
 
@@ -130,6 +131,7 @@ class _Writer:
             summary=self._summary(),
             discussions=self.report.discussions,
             last_run=self.report.runs[-1] if self.report.runs else None,
+            bot_volume=self._bot_volume(),
             charts=drawn,
             charts_available=charts.available(),
             rules=self._rule_rows(),
@@ -151,6 +153,26 @@ class _Writer:
             "error_share": f"{counts['error'] / linted:.1%}" if linted else "–",
             "requests_per_adapter": per_adapter,
         }
+
+    def _bot_volume(self) -> list[dict[str, Any]]:
+        """What the bot did by kind of action — in the last run that ran it, and in all runs — with the rules."""
+        runs = [run for run in self.report.runs if run.volume]
+        if not runs:
+            return []
+        rows = []
+        for kind, label in KINDS.items():
+            per_rule: Counter[str] = Counter()
+            for run in runs:
+                per_rule.update(run.volume[kind]["rules"])
+            rows.append(
+                {
+                    "kind": label,
+                    "last": runs[-1].volume[kind]["repos"],
+                    "all": sum(run.volume[kind]["repos"] for run in runs),
+                    "rules": ", ".join(f"{code} {n}" for code, n in sorted(per_rule.items())),
+                }
+            )
+        return rows
 
     def _rule_rows(self) -> list[dict[str, Any]]:
         counts = self.report.rule_counts()
