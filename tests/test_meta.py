@@ -117,6 +117,13 @@ def test_only_the_hub_package_imports_huggingface_hub():
     assert importers and all(path.startswith("bot/hub/") for path in importers), importers
 
 
+def test_tests_build_fixtures_from_one_home_never_from_the_benchmarks():
+    """tests/builders.py holds the builders the benchmarks use too; a test importing a benchmark would break when
+    a benchmark changes what it measures."""
+    offenders = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("*.py") if "benchmarks" in _imports(p))
+    assert offenders == []
+
+
 def test_everything_imports_through_the_one_hublint_namespace():
     """`bot`, `rules` and `templates` are folders of the checkout, not import packages: a stray `import rules` would
     load a second copy from the checkout (and fail in an installed hublint)."""

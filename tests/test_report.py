@@ -25,9 +25,11 @@ import yaml
 from hublint.cli import main
 from hublint.emulator.server import Emulator
 from hublint.emulator.synthetic import write_hub, write_variant
+from hublint.render.safe import dumps
 from hublint.report.model import RepoEntry, Report
 from hublint.report.site import file_slug, write_site
-from hublint.store import SCHEMA_VERSION, DiscussionRecord, Store
+from hublint.store import SCHEMA_VERSION, DiscussionRecord, Store, lint_results
+from tests.builders import fill_store
 from tests.test_store import postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,6 +255,29 @@ def test_repo_provided_text_is_escaped_in_every_page_and_file_name(tmp_path: Pat
     for page in (tmp_path / "site").rglob("*.html"):
         assert hostile not in page.read_text(), page
     assert "&lt;img src=x onerror=alert(1)&gt;" in next((tmp_path / "site" / "owner").glob("*.html")).read_text()
+
+
+def test_controls_bidi_and_lone_surrogates_a_crawl_stored_are_shown_inert_and_json_stays_strict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'crawl.db'}"
+    fill_store(url, 3, owners=1, bases=1)
+    hostile = {"rule": "HL101", "severity": "error", "message": "tensor x\ud800 \u202egnp.exe \x1b[2J", "file": None}
+    with Store(url) as store, store.engine.begin() as connection:
+        repo_id, stored = connection.execute(sa.select(lint_results.c.repo, lint_results.c.result)).first()
+        result = json.loads(stored)  # as the crawl stores a repo's strings: strict JSON, escapes kept
+        result["findings"].append({**hostile, "details": {"scale": "NaN"}})
+        connection.execute(sa.update(lint_results).where(lint_results.c.repo == repo_id).values(result=dumps(result)))
+    assert main(["report", "--db", url, "--out", str(tmp_path / "site")]) == 0
+    assert main(["report", "--db", url, "--format", "json"]) == 0
+    printed = capsys.readouterr().out.splitlines()[-1]
+    for text in (printed, (tmp_path / "site" / "report.json").read_text("utf-8")):
+        document = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-strict JSON: {name}"))
+        (repo,) = [r for r in document["repos"] if r["id"] == repo_id]
+        assert hostile["message"] in [f["message"] for f in repo["findings"]]  # lossless for other tools
+    page = next((tmp_path / "site" / "owner").glob("*.html")).read_text("utf-8")
+    assert "tensor x\\ud800 <U+202E>gnp.exe \\x1b[2J" in page.replace("&lt;", "<").replace("&gt;", ">")
+    assert not re.search("[\x1b\u202e]", page)
 
 
 # -- the command line ---------------------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bench_report import fill_store
 from hublint.cli import main
 from hublint.report.model import load
 from hublint.store import Store
+from tests.builders import fill_store
 
 playwright = pytest.importorskip("playwright.sync_api")
 if shutil.which("chromium") is None:

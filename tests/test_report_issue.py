@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from benchmarks.bench_report import fill_store
 from hublint.cli import main
 from hublint.github import ACTIONS_BOT
 from hublint.report import issue
 from hublint.store import Store, lint_results
+from tests.builders import fill_store
 from tests.fake_github import FakeGitHub, Token
 
 REPO = "maintainer/dashboard"

@@ -4,7 +4,6 @@ JSON, and optionally the living dashboard issue on GitHub."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublint.cli import CRAWL_TIMEOUT, EXIT_OK, UsageError, _fail, _hub_arguments
+from hublint.render.safe import dumps
 
 if TYPE_CHECKING:
     from hublint.report.model import Report
@@ -131,8 +131,7 @@ def _output(report: Report, args: argparse.Namespace) -> int:
     from hublint.report.site import write_site
 
     if args.format == "json":
-        json.dump(report.to_json(), sys.stdout, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(dumps(report.to_json(), indent=None) + "\n")
     elif args.format == "markdown":
         sys.stdout.write(issue.render(report, author=args.author, site_url=args.site_url))
     else:

@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from hublint import __version__, prose, rules
 from hublint.policy import KINDS
+from hublint.render.safe import dumps, visible_lines
 from hublint.report import charts
 from hublint.report.model import RepoEntry, Report
 
@@ -83,7 +84,7 @@ class _Writer:
     def write_all(self) -> None:
         for asset in ASSETS:
             shutil.copyfile(prose.template_dir() / "report" / asset, self.out / asset)
-        self.out.joinpath("report.json").write_text(json.dumps(self.report.to_json(), ensure_ascii=False), "utf-8")
+        self.out.joinpath("report.json").write_text(dumps(self.report.to_json(), indent=None), "utf-8")
         self._overview()
         self._owner_index()
         for owner, entries in self.owners.items():
@@ -315,10 +316,17 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(prose.template_dir() / "report"),
         autoescape=True,  # every page and badge: repo names, messages and code are text, never markup
+        finalize=_inert,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def _inert(value: Any) -> Any:
+    """Every string a page shows, before escaping: controls, bidi overrides and lone surrogates (which UTF-8 cannot
+    even hold) shown as `\x1b`, `<U+202E>`, `\ud800`, so no stored repo string can reorder a line or break a page."""
+    return visible_lines(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 @functools.cache
