@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from hublint.errors import StoreError
+from hublint.render.safe import dumps  # strict JSON: other tools read the store too
 from hublint.rules.numbers import parse_int
 
 SCHEMA_VERSION = 3
@@ -660,7 +661,7 @@ class Store:
         return data if isinstance(data, dict) else None
 
     def save_base_facts(self, model_id: str, revision: str | None, sha: str, facts: dict[str, Any], now: float) -> None:
-        row = {"model_id": model_id, "revision": revision or "", "sha": sha, "facts": json.dumps(facts)}
+        row = {"model_id": model_id, "revision": revision or "", "sha": sha, "facts": dumps(facts, indent=None)}
         with self._transaction() as connection:
             statement = self._insert()(base_facts).values({**row, "fetched_at": now})
             update = {"sha": sha, "facts": row["facts"], "fetched_at": now}
@@ -675,7 +676,7 @@ class Store:
 
     def finish_run(self, run_id: int, summary: dict[str, Any], now: float) -> None:
         with self._transaction() as connection:
-            values = {"finished_at": now, "summary": json.dumps(summary), **_run_counters(summary)}
+            values = {"finished_at": now, "summary": dumps(summary, indent=None), **_run_counters(summary)}
             connection.execute(sa.update(runs).where(runs.c.id == run_id).values(values))
 
     # -- what the report reads ------------------------------------------------------------------------------------
@@ -765,7 +766,7 @@ def _run_counters(summary: dict[str, Any]) -> dict[str, Any]:
         "failures": count("failed"),
         "requests": count("requests"),
         "rate_limited": count("rate_limited"),
-        "requests_by_bucket": json.dumps(buckets if isinstance(buckets, dict) else {}),
+        "requests_by_bucket": dumps(buckets if isinstance(buckets, dict) else {}, indent=None),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import uuid
@@ -23,6 +24,7 @@ from hublint.store import (
     StoreError,
     database_url,
     meta,
+    runs,
 )
 
 POSTGRES = os.environ.get("HUBLINT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -349,3 +351,21 @@ def test_runs_are_recorded_with_their_summary(store: Store) -> None:
     with store.engine.connect() as connection:
         row = connection.execute(sa.text("SELECT started_at, finished_at, summary FROM runs")).one()
     assert (row.started_at, row.finished_at, row.summary) == (NOW, NOW + 5, '{"seen": 3}')
+
+
+def test_run_summaries_and_base_facts_are_stored_as_strict_json(store: Store) -> None:
+    run = store.start_run("w", 1.0)
+    store.finish_run(run, {"linted": 1, "seconds": float("nan"), "requests_by_bucket": {"api": 2}}, 2.0)
+    store.save_base_facts("org/base", None, "a" * 40, {"rope_theta": float("inf"), "name": "x\ud800"}, 3.0)
+    with store.engine.connect() as connection:
+        texts = [
+            connection.execute(sa.select(runs.c.summary)).scalar(),
+            *connection.execute(sa.text("select facts from base_facts")).scalars(),
+        ]
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"non-strict JSON: {name}")
+
+    summary, facts = (json.loads(text, parse_constant=refuse) for text in texts)
+    assert summary["seconds"] == "NaN" and facts == {"rope_theta": "Infinity", "name": "x\ud800"}
+    assert store.base_facts("org/base", None, 2.0) == facts
