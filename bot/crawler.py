@@ -60,7 +60,7 @@ from hublint.policy import Volume
 from hublint.render.jsondoc import result_dict
 from hublint.render.safe import dumps
 from hublint.rules.model import Finding
-from hublint.rules.numbers import parse_int
+from hublint.rules.numbers import human_bytes, parse_int
 from hublint.rules.snapshot import BaseModelFacts
 from hublint.snapshots import RepoReader, UnreadableRepo
 from hublint.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store, StoreError
@@ -143,7 +143,7 @@ class CrawlSummary:
     def line(self) -> str:
         text = (
             f"crawl: {self.seen} repos seen, {self.linted} linted, {self.skipped} skipped, {self.failed} failed; "
-            f"{self.requests} requests, {_megabytes(self.bytes)}, {self.seconds:.1f} s"
+            f"{self.requests} requests, {human_bytes(self.bytes)}, {self.seconds:.1f} s"
         )
         if self.gone:
             text += f"; {self.gone} gone from the Hub"
@@ -704,7 +704,3 @@ def _alive(pid: int) -> bool:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:500]
-
-
-def _megabytes(count: int) -> str:
-    return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count / 1e3:.1f} kB"

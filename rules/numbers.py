@@ -1,4 +1,4 @@
-"""The one place that turns untrusted text into numbers.
+"""The one place that turns untrusted text into numbers (and byte counts into words: `human_bytes`).
 
 Everything hublint reads is written by strangers: configs, safetensors headers, tokenizer files, LFS pointers and
 HTTP headers. Python's own parsers are too generous for that: `str.isdigit()` is true for `²` and `٣` (which `int()`
@@ -78,3 +78,11 @@ def loads(data: str | bytes, *, allow_nan: bool = True) -> Any:
 def raw_decode(text: str, index: int = 0) -> tuple[Any, int]:
     """`json.JSONDecoder().raw_decode` with `loads`' bounded integers: one value from `index`, and where it ends."""
     return _DECODER.raw_decode(text, index)
+
+
+def human_bytes(size: int) -> str:
+    """A byte count as people read it, in the Hub's decimal units: `1.6 MB`, `18.4 kB`, `512 bytes`."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size:,} bytes"

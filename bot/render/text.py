@@ -13,6 +13,7 @@ from hublint.lint import LintResult
 from hublint.render.loading import loading_code
 from hublint.render.safe import visible
 from hublint.rules.model import Finding, Severity
+from hublint.rules.numbers import human_bytes
 
 # Repo strings (tensor names, token strings, base ids, paths, reasons) reach every line: each goes through
 # `visible` (bot/render/safe.py). The loading code holds them only as Python literals, which repr keeps inert.
@@ -72,7 +73,7 @@ def _summary(result: LintResult) -> Text:
     text = ", ".join(c for c in counts if c) or "no findings"
     stats = result.stats
     if result.source == "hub":
-        text += f" · {stats.http_requests} requests, {_kilobytes(stats.bytes_downloaded)} read"
+        text += f" · {stats.http_requests} requests, {human_bytes(stats.bytes_downloaded)} read"
     if result.skipped:
         codes = ", ".join(sorted({s.rule for s in result.skipped}))
         text += f" · skipped {codes}: {visible(result.skipped[0].reason)}"
@@ -91,7 +92,3 @@ def _count(findings: list[Finding], severity: Severity) -> str:
     n = sum(1 for f in findings if f.severity is severity)
     label = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "info"}[severity]
     return "" if n == 0 else f"{n} {label}{'s' if n > 1 and severity is not Severity.INFO else ''}"
-
-
-def _kilobytes(n: int) -> str:
-    return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"

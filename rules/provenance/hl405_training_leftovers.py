@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hublint.rules.model import Category, Finding, Fix, Rule, Severity
+from hublint.rules.numbers import human_bytes
 from hublint.rules.snapshot import RepoFile, RepoSnapshot
 
 # Folders the HF Trainer (`checkpoint-500/`) and DeepSpeed (`global_step500/`) write while training.
@@ -55,7 +56,7 @@ class TrainingLeftovers(Rule):
         size = _total([leftover.size for leftover in leftovers])
         pickles = sorted(f.path for f in files if _matches(posixpath.basename(f.path), PICKLED))
         names = ", ".join(f"{item.path}/" if item.is_folder else item.path for item in leftovers)
-        cost = f"{_human(size)} in {len(files)} files" if size is not None else f"{len(files)} files"
+        cost = f"{human_bytes(size)} in {len(files)} files" if size is not None else f"{len(files)} files"
         message = (
             f"The repo carries what only training needs ({names}): every `snapshot_download` of it pays for them"
             f" ({cost}), and none of them is read to load the adapter."
@@ -100,13 +101,6 @@ def _matches(name: str, patterns: tuple[str, ...]) -> bool:
 
 def _total(sizes: list[int | None]) -> int | None:
     return None if None in sizes else sum(s for s in sizes if s is not None)
-
-
-def _human(size: int) -> str:
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} bytes"
 
 
 def _fix_summary(repo_id: str, leftovers: list[Leftover]) -> str:

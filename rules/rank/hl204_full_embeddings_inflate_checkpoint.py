@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
+from hublint.rules.numbers import human_bytes
 from hublint.rules.peft.keys import VocabTensor, trainable_token_indices, vocab_tensors
 from hublint.rules.snapshot import RepoSnapshot
 
@@ -33,7 +34,7 @@ class FullEmbeddingsInflateCheckpoint(Rule):
         projected = total - full_bytes + (new_rows or 0) * row_bytes * deltas
         shapes = ", ".join(sorted({f"{v.key.module} {_dims(v.tensor.shape)}" for v in full}))
         yield self.finding(
-            f"Whole embedding matrices ({shapes}) are {full_bytes / total:.0%} of the adapter's {_size(total)};"
+            f"Whole embedding matrices ({shapes}) are {full_bytes / total:.0%} of the adapter's {human_bytes(total)};"
             f" {_projection(snapshot, new_rows, projected)}",
             file=largest.file,
             details={
@@ -67,15 +68,15 @@ def _projection(snapshot: RepoSnapshot, new_rows: int | None, projected: int) ->
     if trainable_token_indices(snapshot.config):
         return (
             f"the trained rows are already in the trainable-tokens delta, so saved without the matrices it would be"
-            f" about {_size(projected)}."
+            f" about {human_bytes(projected)}."
         )
     if new_rows:
         return (
             f"with trainable_token_indices (PEFT >= 0.15) for the {new_rows:,} new rows it would be about"
-            f" {_size(projected)}, and every download and load would shrink accordingly."
+            f" {human_bytes(projected)}, and every download and load would shrink accordingly."
         )
     return (
-        f"without them the adapter is {_size(projected)}; trainable_token_indices (PEFT >= 0.15) saves only the"
+        f"without them the adapter is {human_bytes(projected)}; trainable_token_indices (PEFT >= 0.15) saves only the"
         " rows of the tokens you train."
     )
 
@@ -97,10 +98,3 @@ def _fix(snapshot: RepoSnapshot, new_rows: int | None) -> str:
 
 def _dims(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-def _size(size: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:,.1f} {unit}"
-    return f"{size} bytes"
