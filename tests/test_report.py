@@ -320,6 +320,13 @@ def test_the_crawl_workflow_publishes_the_site_with_least_permissions() -> None:
     assert any(u.startswith("actions/upload-pages-artifact@") for u in uses)
     assert any(u.startswith("actions/deploy-pages@") for u in uses)
     assert all(re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", u) for u in uses), uses
+    dashboard = workflow["jobs"]["dashboard-issue"]
+    writers = [name for name, job in workflow["jobs"].items() if job.get("permissions", {}).get("issues") == "write"]
+    assert writers == ["dashboard-issue"] and dashboard["permissions"] == {"contents": "read", "issues": "write"}
+    assert dashboard["needs"] == ["crawl", "pages"] and pages["outputs"]["page_url"]
+    (update,) = [step for step in dashboard["steps"] if step.get("name") == "Update the dashboard issue"]
+    assert '--github-issue "$GITHUB_REPOSITORY"' in update["run"] and "${{" not in update["run"]  # no injection
+    assert update["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
 
 
 @pytest.mark.parametrize(
