@@ -13,6 +13,8 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from hublint.emulator.samples import CLEAN_ADAPTER
 from hublint.emulator.server import Emulator
+from hublint.hub import HubClient
+from hublint.hub.discussions import HubDiscussions
 
 
 def api(emulator: Emulator, token: str | None) -> HfApi:
@@ -74,6 +76,17 @@ def test_organization_members_and_whoami_orgs(hub_root: Path, hub_tokens: dict[s
         assert api(emu, "hf_bob").whoami()["orgs"] == []
         with pytest.raises(HfHubHTTPError):
             list(api(emu, None).list_organization_members("nobody"))
+
+
+def test_organization_members_come_in_pages_that_both_clients_follow(hub_root: Path, hub_tokens: dict[str, str]):
+    members = [f"member-{n:03d}" for n in range(250)]
+    with Emulator(hub_root, tokens=hub_tokens, orgs={"big-org": members}) as emu:
+        first = httpx2.get(f"{emu.url}/api/organizations/big-org/members")
+        assert len(first.json()) == 100 and first.links["next"]["url"].startswith(emu.url)
+        assert [user.username for user in api(emu, None).list_organization_members("big-org")] == members
+        with HubClient(emu.url, token=False) as client:
+            assert HubDiscussions(client).members("big-org") == frozenset(members)  # the last page's too
+            assert client.stats.http_requests == 3
 
 
 @pytest.mark.parametrize("path", ["../escape.txt", ".hub.json", ".git/config", "a//b"])

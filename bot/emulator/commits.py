@@ -30,7 +30,10 @@ PR_REVISION = re.compile(r"^refs(?:/|%2F)pr(?:/|%2F)(\d+)$")
 
 
 class CommitRoutes:
-    def __init__(self, root: Path, store: DiscussionStore, access: Access, orgs: dict[str, list[str]]) -> None:
+    def __init__(
+        self, root: Path, store: DiscussionStore, access: Access, orgs: dict[str, list[str]], members_page: int
+    ) -> None:
+        self.members_page = members_page  # organization members per page (Link: rel="next" to the rest)
         self.pulls = root / ".emulator" / "pulls"
         self.store, self.access, self.orgs = store, access, orgs
 
@@ -96,7 +99,10 @@ class CommitRoutes:
         _, _, org, _ = request.segments
         if org not in self.orgs:
             raise HubError(404, "Organization not found")
-        return json_response([{**discussions.user_json(name), "user": name} for name in self.orgs[org]])
+        start = request.offset()
+        page = self.orgs[org][start : start + self.members_page]
+        headers = {"Link": request.next_link(start + len(page))} if start + len(page) < len(self.orgs[org]) else {}
+        return json_response([{**discussions.user_json(name), "user": name} for name in page], headers=headers)
 
     def pull_file(self, repo_id: str, revision: str, path: str) -> str | None:
         """The OS path of `path` as changed by pull request `revision` (`refs/pr/N`), or None if it did not change."""

@@ -106,6 +106,14 @@ class Request:
             raise HubError(400, "Invalid JSON body: expected an object")
         return data
 
+    def offset(self) -> int:
+        """Where a page that counts its entries starts: its `cursor` (0 without one)."""
+        cursor = self.param("cursor")
+        start = decode_cursor(cursor) if cursor is not None else 0
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            raise HubError(400, "Invalid cursor")
+        return start
+
     def next_link(self, cursor: Any) -> str:
         """The `Link` header to the next page: this URL and host with a new cursor (the client follows it verbatim)."""
         query = [(key, value) for key, value in self.query if key != "cursor"]

@@ -126,8 +126,7 @@ class ModelRoutes:
         entries = repo.tree(directory, recursive=request.flag("recursive"))
         if entries is None:
             raise HubError(404, f"Entry not found: {directory}", "EntryNotFound", {"X-Repo-Commit": repo.sha})
-        cursor = request.param("cursor")
-        start = int(decode_cursor(cursor)) if cursor is not None else 0
+        start = request.offset()
         page = entries[start : start + self.page_size]
         headers = {"X-Repo-Commit": repo.sha}
         if start + self.page_size < len(entries):

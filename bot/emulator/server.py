@@ -35,6 +35,9 @@ from hublint.emulator.repos import RepoStore
 __all__ = ["Emulator", "Faults", "Hostile"]
 
 MAX_PAGE_SIZE = 1000
+# The Hub's page size for organization members is not documented; huggingface_hub follows `Link` pages there
+# (`list_organization_members` uses `paginate`), so the emulator pages them, at the stingier of the two.
+MEMBERS_PAGE_SIZE = 100
 _ALLOWED_METHODS = {
     "discussions": ("GET", "POST"),
     "preupload": ("POST",),
@@ -90,7 +93,7 @@ class HubApp:
         repos = repos or RepoStore(root)
         store = DiscussionStore(root / ".emulator" / "discussions")
         self.access = Access(repos, store, tokens)
-        self.commits = CommitRoutes(root, store, self.access, orgs)
+        self.commits = CommitRoutes(root, store, self.access, orgs, min(page_size, MEMBERS_PAGE_SIZE))
         self.models = ModelRoutes(repos, self.access, min(page_size, MAX_PAGE_SIZE), self.commits.pull_file)
         self.community = DiscussionRoutes(store, self.access)
         self.orgs = orgs

@@ -88,6 +88,15 @@ class Fetched:
             kind = "an HTML page" if self.content.lstrip()[:1] == b"<" else "something that is not JSON"
             raise HubError(f"{host(self.url)} answered {what} with {kind}: is it a Hub?") from None
 
+    @property
+    def next_page(self) -> str | None:
+        """The `Link: <URL>; rel="next"` of a paginated answer (the Hub's cursor pages), or None on the last page."""
+        for link in self.headers.get("Link", "").split(","):
+            target, _, parameters = link.partition(";")
+            if 'rel="next"' in parameters.replace(" ", ""):
+                return target.strip().strip("<>") or None
+        return None
+
     def json_object(self, what: str) -> dict[str, Any]:
         data = self.json(what)
         if not isinstance(data, dict):

@@ -18,6 +18,10 @@ from urllib.parse import quote
 from hublint.errors import DiscussionsDisabled, HubAuthError, HubError, HubNotFound
 from hublint.hub.client import HubClient
 
+# An organization of more members than these pages hold has the rest's commands ignored (fail-safe: only owners
+# may command the bot); at the Hub's page sizes that is thousands of members, one request per page.
+MAX_MEMBER_PAGES = 20
+
 OPEN_DISCUSSION_STATUSES = frozenset({"open", "draft"})
 MAX_PAGES = 100  # 50 discussions a page: a repo with more than 5,000 is not one the bot should ever post in
 
@@ -131,16 +135,26 @@ class HubDiscussions:
         return int(num)
 
     def members(self, org: str) -> frozenset[str]:
-        """The organization's members (first page, up to the Hub's page size); empty when `org` is a user (404)."""
-        try:
-            reply = self.client.get(f"{self.endpoint}/api/organizations/{quote(org)}/members", what=f"members of {org}")
-        except HubError as exc:
-            if isinstance(exc, HubNotFound) or exc.status == 404:  # a user, not an organization
-                return frozenset()
-            raise
-        entries = reply.json(f"members of {org}")
-        names = (entry.get("user") for entry in entries if isinstance(entry, dict)) if isinstance(entries, list) else ()
-        return frozenset(name for name in names if isinstance(name, str))
+        """The organization's members, page by page as `list_organization_members` reads them (Link: rel="next"),
+        up to MAX_MEMBER_PAGES; empty when `org` is a user (404)."""
+        url: str | None = f"{self.endpoint}/api/organizations/{quote(org)}/members"
+        names: set[str] = set()
+        for _ in range(MAX_MEMBER_PAGES):
+            if url is None:
+                break
+            try:
+                reply = self.client.get(url, what=f"members of {org}")
+            except HubError as exc:
+                if isinstance(exc, HubNotFound) or exc.status == 404:  # a user, not an organization
+                    return frozenset()
+                raise
+            entries = reply.json(f"members of {org}")
+            for entry in entries if isinstance(entries, list) else ():
+                name = entry.get("user") if isinstance(entry, dict) else None
+                if isinstance(name, str):
+                    names.add(name)
+            url = reply.next_page
+        return frozenset(names)
 
     def url(self, repo_id: str, num: int) -> str:
         return f"{self.endpoint}/{repo_id}/discussions/{num}"

@@ -77,15 +77,7 @@ def list_adapters(
         if not isinstance(items, list):
             raise HubError(f"{host(client.endpoint)} answered the model listing with something that is not a list")
         yield [listed for item in items if isinstance(item, dict) and (listed := ListedRepo.from_entry(item))]
-        url, params = _next_link(response.headers.get("Link", "")), None  # the next link carries every parameter
-
-
-def _next_link(header: str) -> str | None:
-    for link in header.split(","):
-        target, _, parameters = link.partition(";")
-        if 'rel="next"' in parameters.replace(" ", ""):
-            return target.strip().strip("<>")
-    return None
+        url, params = response.next_page, None  # the next link carries every parameter
 
 
 class CrawlClients:
