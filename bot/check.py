@@ -144,30 +144,23 @@ class AdapterLinter:
         result = run_rules(snapshot, self.rules, self.config)
         return in_subfolder(result, folder) if folder else result
 
-    def lint_repo(self, repo: RepoReader) -> list[LintResult]:
-        """Every adapter folder of the repo, the primary first."""
-        return [self.lint(repo, folder, primary=i == 0) for i, folder in enumerate(adapter_folders(repo.files))]
 
-
-def combined(results: Sequence[LintResult]) -> LintResult:
+def combined(results: Sequence[LintResult], notes: Sequence[Skipped] = ()) -> LintResult:
     """A repo's adapters as one result, the way the crawl stores a repo: every adapter's findings (their files
-    named from the repo's root), every skip (a subfolder's named), the primary adapter's snapshot and base."""
+    named from the repo's root), every skip (a subfolder's named) and `notes` on folders not linted, the primary
+    adapter's snapshot and base."""
     primary = results[0]
     skipped = [
         Skipped(skip.rule, f"{result.subfolder}/: {skip.reason}" if result.subfolder else skip.reason)
         for result in results
         for skip in result.skipped
     ]
-    stats = Stats()
-    for result in results:
-        stats.add(result.stats)
     return LintResult(
         primary.target,
         primary.source,
         primary.revision,
         findings=[finding for result in results for finding in result.findings],
-        skipped=list(dict.fromkeys(skipped)),
-        stats=stats,
+        skipped=list(dict.fromkeys([*skipped, *notes])),
         snapshot=primary.snapshot,
     )
 

@@ -55,14 +55,14 @@ from hublint.hub import (
     facts_to_json,
     list_adapters,
 )
-from hublint.lint import LintConfig, LintResult, Stats
+from hublint.lint import LintConfig, LintResult, Skipped, Stats
 from hublint.policy import Volume
 from hublint.render.jsondoc import result_dict
 from hublint.render.safe import dumps
 from hublint.rules.model import Finding
 from hublint.rules.numbers import human_bytes, parse_int
 from hublint.rules.snapshot import BaseModelFacts
-from hublint.snapshots import RepoReader, UnreadableRepo
+from hublint.snapshots import RepoReader, UnreadableRepo, adapter_folders
 from hublint.store import Claim, DiscussionRecord, FindingRecord, LintRecord, Listing, Store, StoreError
 
 # Errors that another attempt at the same sha cannot fix; a new sha in the listing gets a fresh start.
@@ -114,6 +114,7 @@ class CrawlSummary:
     budget_spent: bool = False
     timed_out: bool = False
     discussions: Counter[str] = field(default_factory=Counter)
+    bot_step: bool = False  # the discussion bot ran (dry or posting): `volume` counts what it did, zeros included
     volume: Volume = field(default_factory=Volume)  # by action and rule: discussions, pull requests, report only
 
     def quota_text(self) -> str:
@@ -304,7 +305,7 @@ class Crawler:
         self.store, self.config, self.discuss, self.progress, self.clock = store, config, discuss, progress, clock
         self.options = options or CrawlOptions()
         self.worker = worker_id()
-        self.summary = CrawlSummary()
+        self.summary = CrawlSummary(bot_step=discuss is not None)
         self._new_client = clients
         self._clients: list[HubClient] = []
         self._lock = threading.Lock()  # the summary and the client list
@@ -503,7 +504,7 @@ class Crawler:
         seconds = time.monotonic() - started
         if linted.unfinished:
             self.store.release_claim(claim, owner)  # not an attempt: the next run lints it
-            return
+            return True
         if linted.result is not None and linted.repo is not None:
             linted.result.stats = cost
             again = self._discussion(linted.repo, linted.adapters, claim, owner)
@@ -539,22 +540,30 @@ class Crawler:
         on every file read), so the wait below always wakes.
         """
         outcome: Future[_Linted] = Future()
+        # Past half the budget no further adapter of the repo is started (the ones linted are kept); past the whole
+        # budget the abandoned thread starts none either, so it spends no more requests.
+        soft_deadline = time.monotonic() + self.options.repo_seconds / 2
+        abandoned = threading.Event()
+
+        def keep_going() -> bool:
+            return not abandoned.is_set() and time.monotonic() < soft_deadline
 
         def lint() -> None:
-            outcome.set_result(self._lint(client, claim))  # _lint returns every exception as a failure
+            outcome.set_result(self._lint(client, claim, keep_going))  # _lint returns every exception as a failure
 
         threading.Thread(target=lint, name=f"hublint-lint {claim.repo_id}", daemon=True).start()
         try:
             return outcome.result(timeout=self.options.repo_seconds)
         except FutureTimeout:
+            abandoned.set()
             budget = self.options.repo_seconds
             return _Linted(error=f"stopped after {budget:g} s, the per-repo time budget", overran=True)
 
-    def _lint(self, client: HubClient, claim: Claim) -> _Linted:
+    def _lint(self, client: HubClient, claim: Claim, keep_going: Callable[[], bool]) -> _Linted:
         try:
             repo = self._reader(client, claim)
-            adapters = self.linter.lint_repo(repo)  # the root adapter, checkpoint-500/, adapters/<name>/…
-            return _Linted(repo, combined(adapters), adapters=adapters)
+            adapters, notes = self._lint_adapters(repo, keep_going)
+            return _Linted(repo, combined(adapters, notes), adapters=adapters)
         except BudgetSpent as exc:
             return _Linted(error=str(exc), unfinished=True)
         except HubError as exc:
@@ -563,6 +572,28 @@ class Crawler:
             return _Linted(error=str(exc), permanent=True)
         except Exception as exc:  # a bug on one repo's odd content must not stop the worker: record, retry later
             return _Linted(error=f"internal error: {type(exc).__name__}: {_one_line(exc)}", permanent=False)
+
+    def _lint_adapters(
+        self, repo: RepoReader, keep_going: Callable[[], bool]
+    ) -> tuple[list[LintResult], list[Skipped]]:
+        """The repo's primary adapter (whose failure is the repo's), then its other folders (`checkpoint-500/`,
+        `adapters/<name>/`) while time remains: one that cannot be read for good, or is not reached in time, is a
+        note (`"rule": "*"`) and the others' findings stand; a passing failure (5xx, 429) fails the repo, which is
+        retried."""
+        primary, *others = adapter_folders(repo.files)
+        adapters = [self.linter.lint(repo, primary, primary=True)]
+        notes = []
+        for folder in others:
+            if not keep_going():
+                notes.append(Skipped("*", f"{folder}/: not linted, the per-repo time budget ran short"))
+                continue
+            try:
+                adapters.append(self.linter.lint(repo, folder, primary=False))
+            except (HubError, UnreadableRepo) as exc:
+                if isinstance(exc, HubError) and not exc.permanent:
+                    raise
+                notes.append(Skipped("*", f"{folder}/: could not be linted: {_one_line(exc)}"))
+        return adapters, notes
 
     @staticmethod
     def _reader(client: HubClient, claim: Claim) -> RepoReader:

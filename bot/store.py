@@ -302,11 +302,15 @@ class DiscussionRecord:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """`create=False`: a reader (the report) refuses a SQLite file that does not exist instead of making an
+        empty store that would report (and, saved, keep) nothing."""
         try:
+            if not create and (path := _sqlite_file(url)) is not None and not path.is_file():
+                raise StoreError(f"no crawl store at {path}: `hublint crawl --db` makes one")
             self.engine = _engine(url)
         except (sa.exc.ArgumentError, ImportError, OSError) as exc:
-            raise StoreError(f"cannot use database {url!r}: {exc}") from None
+            raise StoreError(f"cannot use database {_redacted(url)}: {_first_line(exc)}") from None
         # SQLite has one writer at a time and makes a waiting one sleep in steps of up to 100 ms: the threads of
         # this process queue on a lock instead. PostgreSQL runs their transactions side by side.
         self._serial: AbstractContextManager[Any] = (
@@ -661,7 +665,9 @@ class Store:
         return data if isinstance(data, dict) else None
 
     def save_base_facts(self, model_id: str, revision: str | None, sha: str, facts: dict[str, Any], now: float) -> None:
-        row = {"model_id": model_id, "revision": revision or "", "sha": sha, "facts": dumps(facts, indent=None)}
+        # A cache only hublint reads: Python's JSON, so a base config's NaN comes back as the float a fresh read
+        # gives (strict JSON would turn it into a string, and a rule could judge a cached base differently).
+        row = {"model_id": model_id, "revision": revision or "", "sha": sha, "facts": json.dumps(facts)}
         with self._transaction() as connection:
             statement = self._insert()(base_facts).values({**row, "fetched_at": now})
             update = {"sha": sha, "facts": row["facts"], "fetched_at": now}
@@ -790,11 +796,26 @@ def default_path() -> Path:
     return Path(state) / "hublint" / "crawl.db"
 
 
+def _sqlite_file(url: str) -> Path | None:
+    if not url.startswith("sqlite"):
+        return None
+    database = sa.engine.make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+def _redacted(url: str) -> str:
+    """The URL as an error may show it: a PostgreSQL password never reaches a log."""
+    try:
+        return repr(sa.engine.make_url(url).render_as_string(hide_password=True))
+    except sa.exc.ArgumentError:
+        return "(not a database URL)"
+
+
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        database = sa.engine.make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = _sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         # Transactions here last milliseconds: a lock held longer is another program's, and waiting a minute for
         # it only delays the error.
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})

@@ -245,3 +245,8 @@ def test_the_dashboard_shows_the_volume_the_crawl_printed(population, capsys, tm
         ("report only", "2", "2"),
     ]
     assert rows[0][3] == "HL101 1" and "HL402 1" in rows[2][3]
+    assert main(crawl) == 0  # the next crawl runs without the bot: its column says so, the totals stay
+    assert main(["report", "--db", url, "--out", str(tmp_path / "site")]) == 0
+    table = (tmp_path / "site" / "index.html").read_text().split('<table id="bot-volume">', 1)[1].split("</table>")[0]
+    rows = re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td><td>(\d+)</td>', table)
+    assert rows == [("discussions", "–", "1"), ("pull requests", "–", "0"), ("report only", "–", "2")]

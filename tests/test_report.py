@@ -327,6 +327,14 @@ def test_the_crawl_workflow_publishes_the_site_with_least_permissions() -> None:
     (update,) = [step for step in dashboard["steps"] if step.get("name") == "Update the dashboard issue"]
     assert '--github-issue "$GITHUB_REPOSITORY"' in update["run"] and "${{" not in update["run"]  # no injection
     assert update["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    # It reads exactly the state this attempt's crawl saved (a miss fails the job, never an empty store saved as
+    # the newest state) and saves it under a key of its own, the newest for the next run's restore-keys.
+    (restore,) = [step for step in dashboard["steps"] if step.get("uses", "").startswith("actions/cache/restore@")]
+    (saved,) = [step for step in crawl_steps if step.get("uses", "").startswith("actions/cache/save@")]
+    (kept,) = [step for step in dashboard["steps"] if step.get("uses", "").startswith("actions/cache/save@")]
+    assert restore["with"]["key"] == saved["with"]["key"] and restore["with"]["fail-on-cache-miss"] is True
+    assert "run_attempt" in saved["with"]["key"] and kept["with"]["key"].startswith(saved["with"]["key"])
+    assert kept["with"]["key"] != saved["with"]["key"]
 
 
 @pytest.mark.parametrize(
@@ -335,6 +343,8 @@ def test_the_crawl_workflow_publishes_the_site_with_least_permissions() -> None:
         (["report"], "report needs --db URL (a crawl store) or --author OWNER"),
         (["report", "--db", "mysql://x/y"], "unsupported database 'mysql'"),
         (["report", "--db", "x.db", "--github-issue", "nope"], "--github-issue 'nope': expected OWNER/REPO"),
+        (["report", "--db", "typo.db"], "no crawl store at "),  # not a new, empty store that reports nothing
+        (["report", "--db", "postgresql+psycopg://bot:s3cret@127.0.0.1:1/x"], "the database failed"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -346,6 +356,7 @@ def test_bad_input_is_one_line_and_exit_2(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"hublint: {message}") and err.count("\n") == 1
+    assert "s3cret" not in err and not (tmp_path / "typo.db").exists()
 
 
 def test_a_site_written_over_an_older_one_keeps_each_repos_own_badge(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ read back, kept and shown as acknowledged in the site, other people's issues unt
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def test_a_token_that_may_not_write_is_one_line_and_exit_2(
     assert err == f"hublint: --github-issue: {REPO}: the token may not write issues (HTTP 403)\n"
 
 
-def test_the_issue_text_depends_on_the_data_not_on_the_clock(tmp_path: Path) -> None:
+def test_the_issue_text_changes_with_the_findings_not_with_the_clock_or_another_crawl(tmp_path: Path) -> None:
     from datetime import datetime, timedelta, timezone
 
     from hublint.report import model
@@ -126,7 +127,10 @@ def test_the_issue_text_depends_on_the_data_not_on_the_clock(tmp_path: Path) -> 
     url = store_url(tmp_path, 12)
     today = datetime.now(timezone.utc)
     with Store(url) as store:
-        bodies = {issue.render(model.load(store, now=today + timedelta(days=day))) for day in (0, 1)}
-        crawled = model.load(store).crawled
-    (body,) = bodies  # a daily report over an unchanged store does not edit the issue
-    assert crawled is not None and f"Last crawl finished {crawled:%Y-%m-%d %H:%M} UTC." in body
+        before = {issue.render(model.load(store, now=today + timedelta(days=day))) for day in (0, 1)}
+        store.finish_run(store.start_run("later", time.time()), {"linted": 0}, time.time())  # a crawl, no news
+        after = issue.render(model.load(store, now=today + timedelta(days=2)))
+        changed = model.load(store).last_change
+    (body,) = before
+    assert after == body  # a daily report over unchanged findings does not edit the issue
+    assert changed is not None and f"Findings last changed on {changed}." in body

@@ -12,9 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from hublint.cli import main
+from hublint.crawler import Crawler, CrawlOptions, crawl_clients
+from hublint.emulator.faults import Faults, Hostile
 from hublint.emulator.server import Emulator
+from hublint.lint import LintConfig
+from hublint.store import Store, lint_results, repos
 from tests import peft_factory as pf
 from tests.builders import program_env
 
@@ -23,6 +28,7 @@ pytestmark = [pytest.mark.peft, pytest.mark.filterwarnings("ignore::UserWarning"
 OWNER = "hl-trainer"  # the repos of this file only, so a crawl scoped to the owner reads just them
 REPO = f"{OWNER}/trainer-output"
 NESTED = f"{OWNER}/adapters-only"  # no root adapter: `adapters/seed/` (its card says `library_name: peft`)
+MANY = "hl-checkpoints/every-100-steps"  # a root adapter and ten checkpoint folders
 OPTIMIZER_BYTES = 5000
 
 
@@ -38,6 +44,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
     (checkpoint / "trainer_state.json").write_text("{}")
     shutil.copytree(root / cases["seed-resized-mts"], root / NESTED / "adapters" / "seed")
     (root / NESTED / "README.md").write_text("---\nlibrary_name: peft\n---\n# Adapters\n")
+    shutil.copytree(root / cases["clean-lora"], root / MANY)
+    for step in range(100, 1100, 100):
+        shutil.copytree(root / cases["seed-resized-mts"], root / MANY / f"checkpoint-{step}")
     with Emulator(root) as emulator:
         yield emulator
 
@@ -111,3 +120,49 @@ def test_the_crawl_stores_every_adapters_findings_as_check_reports_them(hub, cap
         and "subfolder='adapters/seed'" in nested["HL101"]["fix"]["code"]
     )
     assert stored[NESTED]["status"] == "error" and stored[NESTED]["base_model"]
+
+
+@pytest.mark.parametrize(("status", "stored"), [(403, "linted"), (503, "failed")])
+def test_a_crawl_keeps_the_root_verdict_when_a_checkpoint_is_unreadable(hub, capsys, tmp_path, status, stored):
+    """A checkpoint folder that refuses access for good (403) is a note beside the root adapter's findings; one that
+    answers 503 (a passing failure) fails the repo, so a later run lints it whole."""
+    url = f"sqlite:///{tmp_path / 'crawl.db'}"
+    hub.set_faults(Faults(hostile=(Hostile(f"*/{REPO}/resolve/*/checkpoint-500/*", "status", status=status),)))
+    try:
+        main(["crawl", "--db", url, "--endpoint", hub.url, "--token", "", "--author", OWNER, "--timeout", "120"])
+    finally:
+        hub.set_faults(Faults())
+    capsys.readouterr()
+    with Store(url) as store, store.engine.connect() as connection:
+        status_of = dict(connection.execute(sa.select(repos.c.id, repos.c.status)).all())
+        results = dict(connection.execute(sa.select(lint_results.c.repo, lint_results.c.result)).all())
+    if stored == "failed":
+        assert status_of[REPO] == "retry" and results.get(REPO) is None  # a failure: no result, retried later
+        return
+    assert status_of[REPO] == "done"
+    result = json.loads(results[REPO])
+    (note,) = [skip for skip in result["skipped"] if skip["rule"] == "*"]
+    assert note["reason"].startswith("checkpoint-500/: could not be linted: ") and "HTTP 403" in note["reason"]
+    assert any(f["rule"] == "HL405" for f in result["findings"]) and all(
+        not (f["file"] or "").startswith("checkpoint-500/adapter") for f in result["findings"]
+    )
+
+
+def test_a_repo_of_many_checkpoints_on_a_slow_hub_keeps_what_its_time_budget_allowed(hub, tmp_path):
+    """Past half the per-repo time budget no further checkpoint is started: the repo is stored with the root
+    adapter's verdict, the checkpoints linted in time, and a note for each one left out, instead of timing out."""
+    url = f"sqlite:///{tmp_path / 'crawl.db'}"
+    hub.set_faults(Faults(latency=0.2))  # each checkpoint costs ~3 requests: ~0.6 s, ten of them past the 4 s
+    try:
+        with Store(url) as store:
+            options = CrawlOptions(author="hl-checkpoints", repo_seconds=8.0)
+            summary = Crawler(store, crawl_clients(hub.url, False, 2), LintConfig(), options).run()
+    finally:
+        hub.set_faults(Faults())
+    assert (summary.linted, summary.failed) == (1, 0)
+    with Store(url) as store, store.engine.connect() as connection:
+        result = json.loads(connection.execute(sa.select(lint_results.c.result)).scalar_one())
+    left_out = [skip["reason"] for skip in result["skipped"] if skip["rule"] == "*"]
+    assert left_out and all(reason.endswith("not linted, the per-repo time budget ran short") for reason in left_out)
+    linted = {f["file"].split("/")[0] for f in result["findings"] if f["rule"] == "HL101"}
+    assert linted and len(linted) + len(left_out) == 10  # every checkpoint either linted or named

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             store = stack.enter_context(Store(f"sqlite:///{folder}/crawl.db"))
             _crawl_owner(store, args)
         else:
-            store = stack.enter_context(Store(database_url(args.db)))
+            store = stack.enter_context(Store(database_url(args.db), create=False))
         report = model.load(store, author=args.author)
         if github is not None:
             report = _keep_issue(store, report, args, github)

@@ -70,12 +70,12 @@ def _summary(report: Report, author: str | None, site_url: str | None) -> str:
     ]
     if counts["failed"] or counts["pending"]:
         lines.append(f"{counts['failed']} could not be linted, {counts['pending']} wait for their first lint.")
-    # The data's age, not the clock's: a run over unchanged data must leave the issue's text (and its
-    # watchers' notifications) alone.
-    crawled = f"Last crawl finished {report.crawled.strftime('%Y-%m-%d %H:%M UTC')}" if report.crawled else ""
+    # The findings' age, not the clock's nor the last crawl's: a run over unchanged findings leaves the text alone,
+    # so the issue is edited only when there is news.
+    changed = f"Findings last changed on {report.last_change}" if report.last_change else ""
     link = f"[full report]({site_url})" if site_url else ""
-    if crawled or link:
-        lines.append(" · ".join(part for part in (crawled, link) if part) + ".")
+    if changed or link:
+        lines.append(" · ".join(part for part in (changed, link) if part) + ".")
     if counts["error"]:
         lines += [
             "",

@@ -87,10 +87,15 @@ class Run:
 class Report:
     generated: datetime
     repos: list[RepoEntry]
-    crawled: datetime | None = None  # when the last crawl run finished: the data's age, unlike `generated`
     trend: list[TrendPoint] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     discussions: dict[str, Any] = field(default_factory=lambda: _discussion_outcomes((), ()))
+
+    @property
+    def last_change(self) -> str | None:
+        """The last day a finding appeared or was fixed (YYYY-MM-DD): the age of what the report says, which a
+        crawl over unchanged repos leaves as it was."""
+        return max((point.day for point in self.trend if point.new or point.fixed), default=None)
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(repo.status for repo in self.repos)
@@ -141,14 +146,11 @@ def load(store: Store, *, now: datetime | None = None, author: str | None = None
         )
     entries = [_entry(row, tuple(lives.get(row.id, ()))) for row in rows]
     events = [row for row in store.discussion_events() if row.repo in kept]
-    runs = store.runs()
-    finished = [row.finished_at for row in runs if row.finished_at is not None]
     return Report(
         generated=now or datetime.now(timezone.utc),
         repos=entries,
-        crawled=datetime.fromtimestamp(max(finished), timezone.utc) if finished else None,
         trend=_trend(history),
-        runs=[_run(row) for row in runs] if author is None else [],
+        runs=[_run(row) for row in store.runs()] if author is None else [],
         discussions=_discussion_outcomes(events, history),
     )
 
@@ -239,17 +241,22 @@ def _run(row: Any) -> Run:
         requests=row.requests or 0,
         rate_limited=row.rate_limited or 0,
         requests_by_bucket={k: v for k, v in buckets.items() if isinstance(v, int)},
-        volume=_volume(json_object(row.summary).get("volume")),
+        volume=_volume(json_object(row.summary)),
     )
 
 
-def _volume(stored: Any) -> dict[str, dict[str, Any]]:
-    """A run's bot volume as the crawl wrote it, only its well-formed counts kept (the store is not trusted)."""
-    if not isinstance(stored, dict) or not any(_count(v.get("repos")) for v in stored.values() if isinstance(v, dict)):
+def _volume(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A run's bot volume as the crawl wrote it, only its well-formed counts kept (the store is not trusted); empty
+    when the bot did not run (a summary from before `bot_step` counts as run when it counted anything)."""
+    stored = summary.get("volume")
+    if not isinstance(stored, dict):
+        return {}
+    entries = {kind: stored.get(kind) if isinstance(stored.get(kind), dict) else {} for kind in KINDS}
+    ran = summary.get("bot_step")
+    if ran is False or (ran is None and not any(_count(entry.get("repos")) for entry in entries.values())):
         return {}
     volume = {}
-    for kind in KINDS:
-        entry = stored.get(kind) if isinstance(stored.get(kind), dict) else {}
+    for kind, entry in entries.items():
         per_rule = entry.get("rules") if isinstance(entry.get("rules"), dict) else {}
         rules_counted = {str(code): _count(n) for code, n in per_rule.items() if _count(n)}
         volume[kind] = {"repos": _count(entry.get("repos")), "rules": dict(sorted(rules_counted.items()))}

@@ -156,10 +156,12 @@ class _Writer:
         }
 
     def _bot_volume(self) -> list[dict[str, Any]]:
-        """What the bot did by kind of action — in the last run that ran it, and in all runs — with the rules."""
+        """What the bot did by kind of action — in the last run ("–" when it ran without the bot) and in all runs
+        that ran it — with the rules."""
         runs = [run for run in self.report.runs if run.volume]
         if not runs:
             return []
+        last = self.report.runs[-1].volume
         rows = []
         for kind, label in KINDS.items():
             per_rule: Counter[str] = Counter()
@@ -168,7 +170,7 @@ class _Writer:
             rows.append(
                 {
                     "kind": label,
-                    "last": runs[-1].volume[kind]["repos"],
+                    "last": last[kind]["repos"] if last else "–",
                     "all": sum(run.volume[kind]["repos"] for run in runs),
                     "rules": ", ".join(f"{code} {n}" for code, n in sorted(per_rule.items())),
                 }
