@@ -562,7 +562,8 @@ class Crawler:
     def _lint(self, client: HubClient, claim: Claim, keep_going: Callable[[], bool]) -> _Linted:
         try:
             repo = self._reader(client, claim)
-            adapters, notes = self._lint_adapters(repo, keep_going)
+            last_attempt = claim.attempts + 1 >= self.options.max_attempts
+            adapters, notes = self._lint_adapters(repo, keep_going, last_attempt=last_attempt)
             return _Linted(repo, combined(adapters, notes), adapters=adapters)
         except BudgetSpent as exc:
             return _Linted(error=str(exc), unfinished=True)
@@ -574,12 +575,12 @@ class Crawler:
             return _Linted(error=f"internal error: {type(exc).__name__}: {_one_line(exc)}", permanent=False)
 
     def _lint_adapters(
-        self, repo: RepoReader, keep_going: Callable[[], bool]
+        self, repo: RepoReader, keep_going: Callable[[], bool], *, last_attempt: bool
     ) -> tuple[list[LintResult], list[Skipped]]:
         """The repo's primary adapter (whose failure is the repo's), then its other folders (`checkpoint-500/`,
         `adapters/<name>/`) while time remains: one that cannot be read for good, or is not reached in time, is a
         note (`"rule": "*"`) and the others' findings stand; a passing failure (5xx, 429) fails the repo, which is
-        retried."""
+        retried, except on its last attempt: a checkpoint that keeps failing does not cost the root's verdict."""
         primary, *others = adapter_folders(repo.files)
         adapters = [self.linter.lint(repo, primary, primary=True)]
         notes = []
@@ -590,7 +591,8 @@ class Crawler:
             try:
                 adapters.append(self.linter.lint(repo, folder, primary=False))
             except (HubError, UnreadableRepo) as exc:
-                if isinstance(exc, HubError) and not exc.permanent:
+                passing = isinstance(exc, HubError) and not exc.permanent
+                if isinstance(exc, BudgetSpent) or (passing and not last_attempt):
                     raise
                 notes.append(Skipped("*", f"{folder}/: could not be linted: {_one_line(exc)}"))
         return adapters, notes

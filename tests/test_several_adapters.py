@@ -122,17 +122,23 @@ def test_the_crawl_stores_every_adapters_findings_as_check_reports_them(hub, cap
     assert stored[NESTED]["status"] == "error" and stored[NESTED]["base_model"]
 
 
-@pytest.mark.parametrize(("status", "stored"), [(403, "linted"), (503, "failed")])
-def test_a_crawl_keeps_the_root_verdict_when_a_checkpoint_is_unreadable(hub, capsys, tmp_path, status, stored):
+@pytest.mark.parametrize(
+    ("status", "attempts", "stored"),
+    [(403, 5, "linted"), (503, 5, "failed"), (503, 1, "linted")],
+    ids=["refused-for-good", "passing-failure", "passing-failure-on-the-last-attempt"],
+)
+def test_a_crawl_keeps_the_root_verdict_when_a_checkpoint_is_unreadable(hub, tmp_path, status, attempts, stored):
     """A checkpoint folder that refuses access for good (403) is a note beside the root adapter's findings; one that
-    answers 503 (a passing failure) fails the repo, so a later run lints it whole."""
+    answers 503 (a passing failure) fails the repo, so a later run lints it whole — but on the repo's last attempt
+    it is a note too, and the root's verdict is kept rather than parked."""
     url = f"sqlite:///{tmp_path / 'crawl.db'}"
     hub.set_faults(Faults(hostile=(Hostile(f"*/{REPO}/resolve/*/checkpoint-500/*", "status", status=status),)))
     try:
-        main(["crawl", "--db", url, "--endpoint", hub.url, "--token", "", "--author", OWNER, "--timeout", "120"])
+        with Store(url) as store:
+            options = CrawlOptions(author=OWNER, max_attempts=attempts)
+            Crawler(store, crawl_clients(hub.url, False, 4), LintConfig(), options).run()
     finally:
         hub.set_faults(Faults())
-    capsys.readouterr()
     with Store(url) as store, store.engine.connect() as connection:
         status_of = dict(connection.execute(sa.select(repos.c.id, repos.c.status)).all())
         results = dict(connection.execute(sa.select(lint_results.c.repo, lint_results.c.result)).all())
@@ -142,7 +148,7 @@ def test_a_crawl_keeps_the_root_verdict_when_a_checkpoint_is_unreadable(hub, cap
     assert status_of[REPO] == "done"
     result = json.loads(results[REPO])
     (note,) = [skip for skip in result["skipped"] if skip["rule"] == "*"]
-    assert note["reason"].startswith("checkpoint-500/: could not be linted: ") and "HTTP 403" in note["reason"]
+    assert note["reason"].startswith("checkpoint-500/: could not be linted: ") and f"HTTP {status}" in note["reason"]
     assert any(f["rule"] == "HL405" for f in result["findings"]) and all(
         not (f["file"] or "").startswith("checkpoint-500/adapter") for f in result["findings"]
     )
