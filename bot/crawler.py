@@ -189,6 +189,10 @@ class DiscussionSlot:
     def drop(self) -> None:
         self.store.drop_reservation(self.repo_id, self.owner)
 
+    def ignore(self, rules: frozenset[str]) -> None:
+        """The rules the repo's owner told the bot to ignore, as its thread says now: every report shows them so."""
+        self.store.set_ignored(self.repo_id, rules, self.clock())
+
 
 class DiscussionStep(Protocol):
     """Plans or posts one repo's discussion, given the repo as linted and its lint (see `BotStep`)."""
@@ -209,6 +213,7 @@ class BotStep:
             return DiscussionOutcome(Action.SKIP.value)  # the owner opted out
         findings = [finding for adapter in adapters for finding in adapter.findings]
         state = self.bot.read_threads(slot.repo_id, as_owner_configured(findings, wishes.config))
+        slot.ignore(state.ignored)
         report = self.bot.plan(slot.repo_id, state.findings, state.threads)
         opening = self.bot.options.post and report.action is Action.OPEN
         if opening and not slot.reserve(report.fingerprint):

@@ -75,6 +75,7 @@ class ThreadState:
     thread: int | None  # the bot's newest discussion (not a pull request), where owners give commands
     commands: tuple[Command, ...]
     findings: tuple[Finding, ...]  # the lint's findings without the rules the owner told the bot to ignore
+    ignored: frozenset[str] = frozenset()  # those rules: answered ignores, and ones asked for in this run's commands
 
 
 @dataclass(frozen=True)
@@ -236,10 +237,10 @@ class DiscussionBot:
         """The bot's threads in the repo, the owner's pending commands, and the findings minus the owner's ignores."""
         threads = self._own_threads(repo_id)
         thread = max((t for t in threads if not _is_pull_request(t)), key=lambda t: t.num, default=None)
-        commands = pending_commands(thread, self._owner_check(repo_id)) if thread else []
+        commands = pending_commands(thread, self.may_command(repo_id)) if thread else []
         ignored = ignored_rules(thread) | {code for c in commands if c.verb == "ignore" for code in c.codes}
         kept = [f for f in findings if f.rule not in ignored]
-        return ThreadState(tuple(threads), thread.num if thread else None, tuple(commands), tuple(kept))
+        return ThreadState(tuple(threads), thread.num if thread else None, tuple(commands), tuple(kept), ignored)
 
     def follow_up(
         self, repo: RepoReader, snapshot: RepoSnapshot | None, state: ThreadState, discussion: Report
@@ -348,7 +349,7 @@ class DiscussionBot:
         )
         return Report(repo_id, Action.COMMENT, body=text, discussion=num, rules=command.codes)
 
-    def _owner_check(self, repo_id: str) -> Callable[[str], bool]:
+    def may_command(self, repo_id: str) -> Callable[[str], bool]:
         """Who may command the bot here: the repo's owner, or a member of the organization that owns it."""
         owner = _owner(repo_id)
         members: list[frozenset[str]] = []

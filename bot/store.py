@@ -209,6 +209,15 @@ acknowledged = sa.Table(
 )
 
 
+ignored = sa.Table(
+    "ignored",
+    metadata,
+    sa.Column("repo", SafeString(200), primary_key=True),
+    sa.Column("rule", SafeString(16), primary_key=True),  # an owner's `@<bot> ignore HLxxx` in the bot's thread
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
 def _schema_1_to_2(connection: Connection) -> None:
     """Runs gain queryable counters (filled from their JSON summary); discussions start their event history."""
     for column in runs.c.linted, runs.c.failures, runs.c.requests, runs.c.rate_limited, runs.c.requests_by_bucket:
@@ -616,6 +625,13 @@ class Store:
             # RETURNING, not rowcount: drivers need not report a row count for INSERT
             return connection.execute(statement.returning(discussions.c.repo)).first() is not None
 
+    def requeue(self, repo_id: str) -> bool:
+        """Lint a repo linted at its current sha again on the next claim (its owner asked the bot something)."""
+        query = sa.update(repos).where(repos.c.id == repo_id, repos.c.status == "done")
+        with self._transaction() as connection:
+            changed = connection.execute(query.values(status="pending", attempts=0, next_attempt_at=0.0)).rowcount
+        return changed > 0
+
     def open_discussions(self, limit: int) -> list[DiscussionRecord]:
         """The bot's posted discussions still open on the Hub as last seen, the longest unchecked first."""
         query = (
@@ -632,6 +648,23 @@ class Store:
         """Give the slot back: the reservation's holder knows that nothing was posted (a cap, a refusal)."""
         with self._transaction() as connection:
             connection.execute(_unconfirmed().where(discussions.c.repo == repo_id, discussions.c.worker == owner))
+
+    def set_ignored(self, repo_id: str, rules: frozenset[str], now: float) -> None:
+        """The rules the owner ignores in this repo, as its thread says now (earlier ones keep their date)."""
+        with self._transaction() as connection:
+            stale = sa.delete(ignored).where(ignored.c.repo == repo_id, ignored.c.rule.not_in(sorted(rules)))
+            connection.execute(stale)
+            for rule in sorted(rules):
+                row = {"repo": repo_id, "rule": rule, "at": now}
+                connection.execute(self._insert()(ignored).values(row).on_conflict_do_nothing())
+
+    def ignored_rules(self) -> dict[str, frozenset[str]]:
+        """repo id -> the rules its owner told the bot to ignore."""
+        found: dict[str, set[str]] = {}
+        with self._transaction() as connection:
+            for repo_id, rule in connection.execute(sa.select(ignored.c.repo, ignored.c.rule)):
+                found.setdefault(repo_id, set()).add(rule)
+        return {repo_id: frozenset(rules) for repo_id, rules in found.items()}
 
     def save_discussion(self, discussion: DiscussionRecord, owner: str, now: float) -> None:
         """Record what the Hub says about the repo's discussion (after posting, commenting or finding it there)."""

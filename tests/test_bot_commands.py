@@ -6,6 +6,7 @@ pull request whose "How to load" code really loads the adapter (executed); a str
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
 from hublint.check import Checker
+from hublint.cli import main
 from hublint.commands import Command, ignored_rules, pending_commands
 from hublint.discussions import Action, BotOptions, DiscussionBot, RepoOutcome
 from hublint.emulator.server import Emulator
@@ -103,6 +105,39 @@ def test_an_owners_ignore_is_answered_once_and_kept(hub: Emulator) -> None:
     assert [r.rules for r in answered.reports if r.action is Action.COMMENT] == [("HL101",)]
     assert ignored_rules(thread(hub, num)) == {"HL101"}
     assert "HL101" not in run(hub).finding_rules
+
+
+def test_the_scheduled_crawl_answers_an_owners_command_on_an_unchanged_repo_and_the_report_shows_the_ignore(
+    hub: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repo does not change after the bot's discussion, so only the crawl's re-read of its open discussions
+    can see the owner's command: it queues the repo, and the same run answers it; a stranger's queues nothing."""
+    url = f"sqlite:///{tmp_path / 'crawl.db'}"
+    crawl = ["crawl", "--db", url, "--endpoint", hub.url, "--token", "hf_bot", "--author", "acme"]
+
+    def run_crawl() -> tuple[str, str]:
+        assert main([*crawl, "--discussions", "post"]) == 0
+        summary, refreshed = capsys.readouterr().out.splitlines()
+        return summary, refreshed
+
+    summary, _ = run_crawl()
+    assert " 1 linted," in summary and "1 open" in summary  # the discussion is opened
+    (num,) = [d.num for d in HfApi(endpoint=hub.url, token="hf_bot").get_repo_discussions(REPO)]
+    say(hub, "hf_mallory", num, f"@{BOT} ignore HL101")
+    summary, refreshed = run_crawl()
+    assert " 0 linted," in summary and refreshed.endswith(" 0 with owner commands linted again")
+    say(hub, "hf_alice", num, f"@{BOT} ignore HL101")  # a member of acme
+    summary, refreshed = run_crawl()
+    assert " 1 linted," in summary and refreshed.endswith(" 1 with owner commands linted again")
+    assert ignored_rules(thread(hub, num)) == {"HL101"}  # answered in the thread
+    summary, refreshed = run_crawl()
+    assert " 0 linted," in summary and refreshed.endswith(" 0 with owner commands linted again")  # answered once
+
+    assert main(["report", "--db", url, "--out", str(tmp_path / "site")]) == 0
+    (repo,) = [r for r in json.loads((tmp_path / "site" / "report.json").read_text())["repos"] if r["id"] == REPO]
+    assert repo["ignored_by_owner"] == ["HL101"] and "HL101" in {f["rule"] for f in repo["findings"]}
+    page = (tmp_path / "site" / "owner" / "acme.html").read_text()
+    assert re.search(r'>HL101</a> <span class="ack">ignored by the owner</span>', page)
 
 
 def message(author: str, text: str) -> DiscussionMessage:

@@ -84,17 +84,25 @@ def run(args: argparse.Namespace) -> int:
             crawler = Crawler(store, clients, merge(FileConfig()), options, discuss=discuss, progress=progress)
         except ValueError as exc:
             raise UsageError(f"--endpoint: {exc}") from None
+        refreshed = None
+        if discuss is not None:  # what became of the bot's open discussions (the dashboard's fix rate), and
+            # the owners' commands in them: their repos are linted again by this run, which answers them
+            from hublint.discussion_status import refresh_open_discussions
+
+            refreshed = refresh_open_discussions(
+                store, discuss.bot.hub, worker="crawl", may_command=discuss.bot.may_command
+            )
         try:
             summary = crawler.run()
         except HublintError as exc:
             print(crawler.summary.line())
             return _fail(str(exc))
         print(summary.line())
-        if discuss is not None:  # what became of the bot's open discussions: the dashboard's fix rate
-            from hublint.discussion_status import refresh_open_discussions
-
-            refreshed = refresh_open_discussions(store, discuss.bot.hub, worker="crawl")
-            print(f"discussions: {refreshed.checked} open ones re-read, {refreshed.changed} changed status")
+        if refreshed is not None:
+            print(
+                f"discussions: {refreshed.checked} open ones re-read, {refreshed.changed} changed status,"
+                f" {refreshed.commands} with owner commands linted again"
+            )
     return EXIT_OK  # repos that failed are recorded and retried by a later run: not the crawl's failure
 
 

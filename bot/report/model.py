@@ -2,9 +2,9 @@
 
 `report.json` is `Report.to_json()`: {"generated", "repos": [{"id", "owner", "revision", "status", "worst",
 "base_model", "findings": [{"rule", "name", "category", "severity", "message", "file", "fix"}], "discussion":
-{"num", "status", "opened"} | null, "acknowledged", "error"}], "summary", "rules", "trend", "discussions",
-"runs": [{"started", "finished", "linted", "failures", "requests", "rate_limited", "requests_by_bucket",
-"volume"}]}. Times are ISO 8601 UTC strings. Keys are only ever added.
+{"num", "status", "opened"} | null, "acknowledged", "error", "history", "ignored_by_owner": [rule]}], "summary",
+"rules", "trend", "discussions", "runs": [{"started", "finished", "linted", "failures", "requests",
+"rate_limited", "requests_by_bucket", "volume"}]}. Times are ISO 8601 UTC strings. Keys are only ever added.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class RepoEntry:
     acknowledged: bool = False
     error: str | None = None  # why a lint failed or the repo was skipped
     history: tuple[dict[str, Any], ...] = ()  # every finding the repo ever had: rule, severity, first_seen, fixed
+    ignored: tuple[str, ...] = ()  # rules the owner told the bot to ignore (`@<bot> ignore HLxxx`): still shown
 
     @property
     def owner(self) -> str:
@@ -58,6 +59,7 @@ class RepoEntry:
             "acknowledged": self.acknowledged,
             "error": self.error,
             "history": list(self.history),
+            "ignored_by_owner": list(self.ignored),
         }
 
 
@@ -144,7 +146,8 @@ def load(store: Store, *, now: datetime | None = None, author: str | None = None
                 "fixed": _day(life.resolved_at) if life.resolved_at is not None else None,
             }
         )
-    entries = [_entry(row, tuple(lives.get(row.id, ()))) for row in rows]
+    ignores = store.ignored_rules()
+    entries = [_entry(row, tuple(lives.get(row.id, ())), ignores.get(row.id, frozenset())) for row in rows]
     events = [row for row in store.discussion_events() if row.repo in kept]
     return Report(
         generated=now or datetime.now(timezone.utc),
@@ -155,7 +158,7 @@ def load(store: Store, *, now: datetime | None = None, author: str | None = None
     )
 
 
-def _entry(row: Any, history: tuple[dict[str, Any], ...]) -> RepoEntry:
+def _entry(row: Any, history: tuple[dict[str, Any], ...], ignored: frozenset[str]) -> RepoEntry:
     result = json_object(row.result)
     findings = tuple(f for f in result.get("findings", []) if isinstance(f, dict))
     discussion = None
@@ -176,6 +179,7 @@ def _entry(row: Any, history: tuple[dict[str, Any], ...]) -> RepoEntry:
         acknowledged=row.acknowledged_at is not None,
         error=row.last_error if row.result is None else None,
         history=history,
+        ignored=tuple(sorted(ignored)),
     )
 
 

@@ -305,6 +305,7 @@ class _Writer:
             "base_page": f"{file_slug(entry.base_model)}.html" if entry.base_model else None,
             "discussion_text": _discussion_text(entry.discussion),
             "acknowledged": entry.acknowledged,
+            "ignored": entry.ignored,
             "error": entry.error,
             "history": entry.history,
             "badge": badge,
