@@ -5,10 +5,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hublint.rules.peft.layers import BaseLayers
 
 # Byte width of each safetensors dtype (huggingface/safetensors: `Dtype`); F8 and sub-byte types included.
 DTYPE_BITS: Mapping[str, int] = {
@@ -174,9 +178,24 @@ class BaseModelFacts:
 
     def embedding_tensor(self, output: bool = False) -> str | None:
         """The name of the input (or output) embedding matrix in the base checkpoint."""
-        names = OUTPUT_EMBEDDING_NAMES if output else INPUT_EMBEDDING_NAMES
-        candidates = [n for n, shape in self.shapes.items() if len(shape) == 2 and _module_leaf(n) in names]
-        return min(candidates, key=len) if candidates else None
+        return self._embedding_tensors[output]
+
+    @functools.cached_property
+    def _embedding_tensors(self) -> tuple[str | None, str | None]:
+        # Once per base (shared by every adapter on it): rules ask per adapter tensor, and a large base has
+        # thousands of tensors to scan.
+        def named(names: frozenset[str]) -> str | None:
+            found = [n for n, shape in self.shapes.items() if len(shape) == 2 and _module_leaf(n) in names]
+            return min(found, key=len) if found else None
+
+        return named(INPUT_EMBEDDING_NAMES), named(OUTPUT_EMBEDDING_NAMES)
+
+    @functools.cached_property
+    def layers(self) -> BaseLayers:
+        """The base's modules by the paths PEFT writes, indexed once per base for every rule and adapter."""
+        from hublint.rules.peft.layers import BaseLayers  # the index reads these facts: built on first use
+
+        return BaseLayers(self)
 
     @property
     def embedding_rows(self) -> int | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.config import ADALORA, LORA, peft_type
-from hublint.rules.peft.layers import BaseLayers, is_quantized
+from hublint.rules.peft.layers import is_quantized
 from hublint.rules.peft.ranks import LoraFactor, configured_rank, lora_factors
 from hublint.rules.snapshot import ADAPTER_CONFIG, RepoSnapshot
 
@@ -65,7 +65,7 @@ class RankExceedsLayerDim(Rule):
 def _layer_ranks(snapshot: RepoSnapshot) -> list[LayerRank]:
     """Per adapted layer: the saved rank (the configured one when the weights have no readable header)."""
     base = snapshot.require_base()
-    layers = BaseLayers(base)
+    layers = base.layers
     trust_base = layers.known and not is_quantized(base)
     by_module: dict[str, dict[str, LoraFactor]] = {}
     for factor in lora_factors(snapshot):

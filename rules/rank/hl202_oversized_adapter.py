@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from hublint.rules.model import Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.keys import LORA_KINDS, adapter_keys
-from hublint.rules.peft.layers import BaseLayers, is_quantized
+from hublint.rules.peft.layers import is_quantized
 from hublint.rules.peft.methods import is_frozen, method_of
 from hublint.rules.snapshot import RepoSnapshot
 
@@ -36,7 +36,7 @@ class OversizedAdapter(Rule):
         # Tensors for modules the base lacks are dropped at load (HL302 reports them): they are not the user's cost.
         # VeRA's shared projections, SHiRA's indices and the like are saved but never trained: PEFT's
         # print_trainable_parameters (the share quoted below) leaves them out.
-        layers = BaseLayers(base)
+        layers = base.layers
         kept = [(tensor, key) for _, tensor, key in adapter_keys(snapshot) if not layers.drops(key)]
         trained = [(t, key) for t, key in kept if method is None or not is_frozen(method, t.name)]
         adapter = sum(tensor.numel for tensor, _ in trained)

@@ -8,7 +8,7 @@ from typing import Any
 from hublint.rules.model import BotAction, Category, Finding, Fix, Need, Rule, Severity
 from hublint.rules.peft.config import ADALORA, LORA
 from hublint.rules.peft.keys import embedding_role
-from hublint.rules.peft.layers import BaseLayers, is_quantized
+from hublint.rules.peft.layers import is_quantized
 from hublint.rules.peft.ranks import LoraFactor, lora_factors
 from hublint.rules.snapshot import RepoSnapshot
 
@@ -34,7 +34,7 @@ class AdapterBaseShapeMismatch(Rule):
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         base = snapshot.require_base()
-        layers = BaseLayers(base)
+        layers = base.layers
         by_module: dict[str, list[LoraFactor]] = {}
         for factor in lora_factors(snapshot):
             if not factor.degenerate:  # degenerate tensors are HL303's

@@ -37,7 +37,7 @@ class TargetModuleNotInBase(Rule):
 
     def check(self, snapshot: RepoSnapshot) -> Iterator[Finding]:
         base = snapshot.require_base()
-        layers = BaseLayers(base)
+        layers = base.layers
         yield from self._unprefixed_keys(snapshot)
         targets = snapshot.config.get("target_modules")
         # Only PEFT's list form: a regex string or "all-linear" depends on in-memory names the headers lack.
