@@ -111,7 +111,7 @@ class Checker:
             return self.linter.lint(repo, folder, base_override, primary=primary)
         except (HublintError, UnreadableRepo, OSError) as exc:
             result = LintResult(repo.target, repo.source, repo.revision, error=_one_line(exc))
-            return in_subfolder(result, folder) if folder else result
+            return in_subfolder(result, folder)
 
     def _counters(self) -> Stats:
         return Stats(self.client.stats.http_requests, self.client.stats.bytes_downloaded)
@@ -142,7 +142,7 @@ class AdapterLinter:
         if folder:
             snapshot = dataclasses.replace(snapshot, subfolder=folder, repo_files=repo.files, primary=primary)
         result = run_rules(snapshot, self.rules, self.config)
-        return in_subfolder(result, folder) if folder else result
+        return in_subfolder(result, folder)
 
 
 def combined(results: Sequence[LintResult], notes: Sequence[Skipped] = ()) -> LintResult:
@@ -166,7 +166,9 @@ def combined(results: Sequence[LintResult], notes: Sequence[Skipped] = ()) -> Li
 
 
 def in_subfolder(result: LintResult, folder: str) -> LintResult:
-    """The result of an adapter in `folder`, its findings' files named from the repo's root."""
+    """The result of an adapter in `folder`, its findings' files named from the repo's root ("": the root's own)."""
+    if not folder:
+        return result
     result.subfolder = folder
     result.findings = [
         dataclasses.replace(finding, file=f"{folder}/{finding.file}" if finding.file else folder)

@@ -425,7 +425,6 @@ def walk_pickle(data: bytes) -> tuple[Any, list[str]]:
         raise Malformed(f"data.pkl is not a valid pickle ({cut}{_first_line(exc)})") from None
     except KeyError as exc:  # a GET of a memo slot never PUT
         raise Malformed(f"data.pkl reads memo slot {exc} before writing it") from None
-        raise Malformed(f"data.pkl is inconsistent ({type(exc).__name__}: {_first_line(exc)})") from None
     raise Malformed("data.pkl ends without a STOP opcode (truncated)")
 
 

@@ -34,11 +34,6 @@ def visible_lines(text: str) -> str:
     return _UNSAFE_KEEPING_LINES.sub(_show, text)
 
 
-def show_bidi(text: str) -> str:
-    """Bidi controls as `<U+202E>`: where other controls are harmless but reordered text would mislead."""
-    return _BIDI.sub(_show, text)
-
-
 def _show(match: re.Match[str]) -> str:
     char = match.group(0)
     if _BIDI.fullmatch(char):

@@ -172,11 +172,6 @@ def method_names(kinds: frozenset[str]) -> str:
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
-def is_prompt_learning(config: Mapping[str, Any]) -> bool:
-    method = method_of(config)
-    return method is not None and method.family == PROMPT_FAMILY
-
-
 def owner_module(method: Method, key_path: str) -> str | None:
     """The adapted module of a saved key path: `…q_proj` for `…q_proj.glora_A.Xd`; None for shared tensors."""
     index = component_index(method, key_path)

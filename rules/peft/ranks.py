@@ -7,11 +7,11 @@ and `.lora_E` `[r, 1]` without `.weight`, already cut to the rank its `rank_patt
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hublint.rules.numbers import finite_number
 from hublint.rules.peft.config import ADALORA, LORA, peft_type
 from hublint.rules.peft.keys import LORA_KINDS, AdapterKey, adapter_keys, pattern_match
 from hublint.rules.snapshot import RepoSnapshot, TensorHeader
@@ -129,12 +129,8 @@ def configured_scales(config: Mapping[str, Any]) -> list[Scale]:
     return [
         Scale(scaling(a, r, rslora), a, r, rslora, key)
         for key, r, a in combinations
-        if _is_count(r) and r > 0 and _is_finite_number(a)
+        if _is_count(r) and r > 0 and finite_number(a) is not None
     ]
-
-
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

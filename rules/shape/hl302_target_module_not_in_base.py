@@ -26,12 +26,11 @@ class TargetModuleNotInBase(Rule):
     bot_action = BotAction.DISCUSS
     needs = frozenset({Need.CONFIG, Need.WEIGHTS, Need.BASE})
     reads_base_shapes = True
-    # Prompt learning and X-LoRA save un-prefixed keys by design and adapt no named base module.
-    peft_types = frozenset(METHODS) - UNPREFIXED_TYPES
+    peft_types = frozenset(METHODS)  # every method PEFT knows; an unknown peft_type is HL605's
 
     def skip_reason(self, snapshot: RepoSnapshot) -> str | None:
         kind = peft_type(snapshot.config)
-        if kind in UNPREFIXED_TYPES:
+        if kind in UNPREFIXED_TYPES:  # prompt learning and X-LoRA save un-prefixed keys, adapt no named module
             return f"{kind} saves no per-module tensors to match against the base's modules"
         return super().skip_reason(snapshot)
 
