@@ -209,6 +209,7 @@ class DiscussionBot:
         self._opened = 0
         self._per_owner: Counter[str] = Counter()
         self._repos: set[str] = set()  # repos with a new discussion or pull request this run
+        self._members: dict[str, frozenset[str]] = {}  # org -> its members, read once a run (on a command only)
 
     def handle(self, repo_id: str) -> Report:
         """The discussion part of `handle_repo`."""
@@ -352,14 +353,13 @@ class DiscussionBot:
     def may_command(self, repo_id: str) -> Callable[[str], bool]:
         """Who may command the bot here: the repo's owner, or a member of the organization that owns it."""
         owner = _owner(repo_id)
-        members: list[frozenset[str]] = []
 
         def may_command(user: str) -> bool:
             if user == owner:
                 return True
-            if not members:
-                members.append(self.hub.members(owner))
-            return user in members[0]
+            if owner not in self._members:
+                self._members[owner] = self.hub.members(owner)
+            return user in self._members[owner]
 
         return may_command
 

@@ -27,10 +27,6 @@ class BotPolicy:
         except KeyError:  # a finding of a rule this hublint does not know: never worth a post
             return BotAction.REPORT
 
-    def table(self) -> list[tuple[str, str, BotAction]]:
-        """(code, name, action) of every rule, for `hublint rules` and the docs."""
-        return [(rule.code, rule.name, self.action(rule.code)) for rule in rules.ALL_RULES]
-
     def select(self, findings: Iterable[Finding], action: BotAction) -> list[Finding]:
         return [f for f in findings if self.action(f.rule) is action]
 

@@ -108,13 +108,14 @@ class FixPlanner:
         recipe = next((f.fix.recipe for f in findings if f.fix and f.fix.recipe), None)
         recipe = dataclasses.replace(recipe, base_model=base) if recipe else load_recipe(probe, base)
         edits = self._metadata_edits(repo, base) if metadata else FileEdits()
-        try:
-            card = edits.new[README].decode("utf-8") if README in edits.new else _text(repo, README)
+        try:  # the card as the metadata fix left it, read once
+            if README in edits.new:
+                card = edits.new[README].decode("utf-8")
+            else:
+                card = edits.original[README] if README in edits.original else _text(repo, README)
         except EditError as exc:
             return None, str(exc)
-        edits.set(
-            README, edits.original.get(README, card), add_card_section(card, CARD_HEADING, render.card_section(recipe))
-        )
+        edits.set(README, card, add_card_section(card, CARD_HEADING, render.card_section(recipe)))  # keeps the original
         fixed = sorted({f.rule for f in metadata})
         body = render.body(base=base, reason=reason, edited=sorted(edits.new), rules=fixed, section=CARD_HEADING)
         rules = tuple(sorted({f.rule for f in (*findings, *metadata)}))

@@ -654,9 +654,9 @@ class Store:
         with self._transaction() as connection:
             stale = sa.delete(ignored).where(ignored.c.repo == repo_id, ignored.c.rule.not_in(sorted(rules)))
             connection.execute(stale)
-            for rule in sorted(rules):
-                row = {"repo": repo_id, "rule": rule, "at": now}
-                connection.execute(self._insert()(ignored).values(row).on_conflict_do_nothing())
+            if rules:
+                rows = [{"repo": repo_id, "rule": rule, "at": now} for rule in sorted(rules)]
+                connection.execute(self._insert()(ignored).values(rows).on_conflict_do_nothing())
 
     def ignored_rules(self) -> dict[str, frozenset[str]]:
         """repo id -> the rules its owner told the bot to ignore."""

@@ -97,7 +97,7 @@ def _keep_issue(store: Store, report: Report, args: argparse.Namespace, github: 
     import time
 
     from hublint.github import GitHubError, upsert_issue
-    from hublint.report import issue, model
+    from hublint.report import issue
 
     revisions = {entry.id: entry.revision for entry in report.repos}
     latest = report
@@ -106,7 +106,7 @@ def _keep_issue(store: Store, report: Report, args: argparse.Namespace, github: 
         nonlocal latest
         store.acknowledge({repo: revisions[repo] for repo in ticked if repo in revisions}, time.time())
         store.unacknowledge(sorted(unticked))
-        latest = model.load(store, author=args.author, now=report.generated)
+        latest = report.with_acknowledged(store.acknowledged())  # the rest of the report did not change
         return issue.render(latest, author=args.author, site_url=args.site_url)
 
     token, api_url = github

@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -92,6 +93,11 @@ class Report:
     trend: list[TrendPoint] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     discussions: dict[str, Any] = field(default_factory=lambda: _discussion_outcomes((), ()))
+
+    def with_acknowledged(self, repo_ids: Set[str]) -> Report:
+        """The same report with these repos (and only these) acknowledged."""
+        repos = [dataclasses.replace(entry, acknowledged=entry.id in repo_ids) for entry in self.repos]
+        return dataclasses.replace(self, repos=repos)
 
     @property
     def last_change(self) -> str | None:

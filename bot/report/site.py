@@ -78,6 +78,9 @@ class _Writer:
         self.pages = 0
         self._folders: set[Path] = set()
         self.owners = report.by_owner()
+        self.owner_rows = [  # the overview's top owners and the owners' index, tallied once
+            {"name": owner, "page": _owner_page(owner, 1), **_tally(entries)} for owner, entries in self.owners.items()
+        ]
         self.bases = report.by_base()
         self.common = {"generated": report.generated.strftime("%Y-%m-%d %H:%M UTC"), "version": __version__}
 
@@ -124,7 +127,7 @@ class _Writer:
         for chart in drawn:
             if chart.svg:
                 (self.out / "charts" / f"{chart.slug}.svg").write_text(chart.svg, "utf-8")
-        owners = sorted(self._owner_rows(), key=lambda o: (-o["broken"], -o["warning"], o["name"]))
+        owners = sorted(self.owner_rows, key=lambda o: (-o["broken"], -o["warning"], o["name"]))
         bases = sorted(self._base_rows(), key=lambda b: (-b["broken"], -b["repos"], b["name"]))
         self._page(
             "index.html",
@@ -190,18 +193,13 @@ class _Writer:
             for r in rules.ALL_RULES
         ]
 
-    def _owner_rows(self) -> list[dict[str, Any]]:
-        return [
-            {"name": owner, "page": _owner_page(owner, 1), **_tally(entries)} for owner, entries in self.owners.items()
-        ]
-
     def _base_rows(self) -> list[dict[str, Any]]:
         return [
             {"name": base, "page": f"{file_slug(base)}.html", **_tally(entries)} for base, entries in self.bases.items()
         ]
 
     def _owner_index(self) -> None:
-        rows = self._owner_rows()
+        rows = self.owner_rows
         for page, chunk in _pages(rows, OWNERS_PER_PAGE):
             name = _numbered("index", page)
             self._page(
@@ -294,7 +292,6 @@ class _Writer:
         badge = _badge_path(entry)
         return {
             "id": entry.id,
-            "owner": entry.owner,
             "anchor": _anchor(entry.id),
             "link": self._links[entry.id],
             "status": entry.status,
