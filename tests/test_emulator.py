@@ -16,6 +16,7 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import (
     BadRequestError,
+    DisabledRepoError,
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
@@ -419,6 +420,20 @@ def test_disabled_discussions_and_anonymous_writes_are_refused(emulator: Emulato
     assert disabled.value.response.status_code == 403
     assert anonymous.value.response.status_code == 401
     assert list(api(emulator).get_repo_discussions(SEED_ADAPTER)) == []
+
+
+def test_a_disabled_repo_refuses_its_metadata_and_tree_as_huggingface_hub_documents(
+    emulator: Emulator, hub_root: Path
+) -> None:
+    """The stingier answer: hfh's `DisabledRepoError` docstring shows `dataset_info` on a disabled repo getting 403,
+    so model info and tree answer as files do; the listing still names the repo, flagged."""
+    write_settings(hub_root, SEED_ADAPTER, disabled=True)
+    with pytest.raises(DisabledRepoError):
+        api(emulator).model_info(SEED_ADAPTER)
+    with pytest.raises(DisabledRepoError):
+        list(api(emulator).list_repo_tree(SEED_ADAPTER))
+    listed = {m.id: m for m in api(emulator).list_models(author=SEED_ADAPTER.split("/")[0], full=True)}
+    assert listed[SEED_ADAPTER].disabled is True
 
 
 def test_pull_request_refs_resolve_as_revisions(emulator: Emulator) -> None:

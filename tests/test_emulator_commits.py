@@ -83,6 +83,7 @@ def test_organization_members_come_in_pages_that_both_clients_follow(hub_root: P
     with Emulator(hub_root, tokens=hub_tokens, orgs={"big-org": members}) as emu:
         first = httpx2.get(f"{emu.url}/api/organizations/big-org/members")
         assert len(first.json()) == 100 and first.links["next"]["url"].startswith(emu.url)
+        assert set(first.json()[0]) == {"user", "fullname", "avatarUrl", "type", "isPro"}  # what `User` reads
         assert [user.username for user in api(emu, None).list_organization_members("big-org")] == members
         with HubClient(emu.url, token=False) as client:
             assert HubDiscussions(client).members("big-org") == frozenset(members)  # the last page's too

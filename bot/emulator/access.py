@@ -47,10 +47,16 @@ class Access:
             raise repo_not_found()
         return repo
 
+    def enabled_repo(self, request: Request, owner: str, name: str) -> Repo:
+        """`visible_repo`, and a disabled one answers 403 for its metadata too (hfh `DisabledRepoError` docstring:
+        `dataset_info` on a disabled repo)."""
+        repo = self.visible_repo(request, owner, name)
+        refuse_disabled(repo)
+        return repo
+
     def check_content_access(self, repo: Repo, user: str | None) -> None:
         """Files of gated repos need membership; disabled repos serve no content at all."""
-        if repo.settings.disabled:
-            raise HubError(403, DISABLED_MESSAGE)
+        refuse_disabled(repo)
         if repo.settings.gated and not repo.is_member(user):
             if user is None:
                 message = (
@@ -71,3 +77,8 @@ class Access:
             if record is not None and record["isPullRequest"]:
                 return
         raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+
+
+def refuse_disabled(repo: Repo) -> None:
+    if repo.settings.disabled:
+        raise HubError(403, DISABLED_MESSAGE)

@@ -14,19 +14,17 @@ import binascii
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
 from hublint.emulator import discussions
-from hublint.emulator.access import Access
+from hublint.emulator.access import MAIN_REVISIONS, PR_REVISION, Access
 from hublint.emulator.discussions import DiscussionStore
 from hublint.emulator.http import HubError, Request, Response, json_response
 from hublint.emulator.repos import FRONT_MATTER, LFS_THRESHOLD, SETTINGS_FILE, Repo
-
-PR_REVISION = re.compile(r"^refs(?:/|%2F)pr(?:/|%2F)(\d+)$")
 
 
 class CommitRoutes:
@@ -102,7 +100,7 @@ class CommitRoutes:
         start = request.offset()
         page = self.orgs[org][start : start + self.members_page]
         headers = {"Link": request.next_link(start + len(page))} if start + len(page) < len(self.orgs[org]) else {}
-        return json_response([{**discussions.user_json(name), "user": name} for name in page], headers=headers)
+        return json_response([_member_json(name) for name in page], headers=headers)
 
     def pull_file(self, repo_id: str, revision: str, path: str) -> str | None:
         """The OS path of `path` as changed by pull request `revision` (`refs/pr/N`), or None if it did not change."""
@@ -122,7 +120,7 @@ class CommitRoutes:
             raise HubError(401, "You must be authenticated to do that.")
         repo = self.access.visible_repo(request, owner, name)
         self.access.check_content_access(repo, request.user)
-        if request.segments[5] not in ("main", "refs%2Fheads%2Fmain"):
+        if unquote(request.segments[5]) not in MAIN_REVISIONS:
             raise HubError(400, "Commits and pull requests are accepted on main only by this emulator")
         return repo
 
@@ -182,3 +180,9 @@ def _commit_oid(seed: str, files: dict[str, bytes]) -> str:
     for path in sorted(files):
         digest.update(path.encode() + b"\0" + files[path])
     return digest.hexdigest()
+
+
+def _member_json(name: str) -> dict[str, Any]:
+    """A member row with the fields hfh's `User` reads from it, no more (no `name`, `_id`: the stingier row)."""
+    known = discussions.user_json(name)
+    return {"user": name, **{key: known[key] for key in ("fullname", "avatarUrl", "type", "isPro")}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hublint.emulator import discussions
-from hublint.emulator.access import DISABLED_MESSAGE, Access
+from hublint.emulator.access import Access, refuse_disabled
 from hublint.emulator.discussions import DiscussionStore
 from hublint.emulator.http import HubError, Request, Response, json_response, positive_int
 from hublint.emulator.repos import Repo
@@ -61,8 +61,7 @@ class DiscussionRoutes:
         """The authenticated user allowed to write to this repo's community tab."""
         if request.user is None:
             raise HubError(401, "You must be authenticated to do that.")
-        if repo.settings.disabled:
-            raise HubError(403, DISABLED_MESSAGE)
+        refuse_disabled(repo)
         if repo.settings.discussions_disabled:
             raise HubError(403, "Discussions are disabled for this repo")
         return request.user

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from hublint.emulator.access import DISABLED_MESSAGE, Access
+from hublint.emulator.access import Access
 from hublint.emulator.http import (
     FileBody,
     HubError,
@@ -62,7 +62,7 @@ class ModelRoutes:
 
     def model_info(self, request: Request) -> Response:
         _, _, owner, name, *revision = request.segments
-        repo = self.access.visible_repo(request, owner, name)
+        repo = self.access.enabled_repo(request, owner, name)
         if revision:
             self.access.check_revision(repo, unquote(revision[1]))
         expand = self._expand(request)
@@ -118,19 +118,16 @@ class ModelRoutes:
 
     def tree(self, request: Request) -> Response:
         _, _, owner, name, _, revision, *path = request.segments
-        repo = self.access.visible_repo(request, owner, name)
-        if repo.settings.disabled:
-            raise HubError(403, DISABLED_MESSAGE)
+        repo = self.access.enabled_repo(request, owner, name)
         self.access.check_revision(repo, unquote(revision))
         directory = "/".join(unquote(part) for part in path).strip("/")
         entries = repo.tree(directory, recursive=request.flag("recursive"))
         if entries is None:
-            raise HubError(404, f"Entry not found: {directory}", "EntryNotFound", {"X-Repo-Commit": repo.sha})
+            raise HubError(404, f"Entry not found: {directory}", "EntryNotFound")
         start = request.offset()
         page = entries[start : start + self.page_size]
-        headers = {"X-Repo-Commit": repo.sha}
-        if start + self.page_size < len(entries):
-            headers["Link"] = request.next_link(start + self.page_size)
+        # `X-Repo-Commit` is traced for /resolve/ only (hfh `get_hf_file_metadata`): tree answers carry no sha
+        headers = {"Link": request.next_link(start + self.page_size)} if start + self.page_size < len(entries) else {}
         return json_response([tree_entry_json(entry) for entry in page], headers=headers)
 
     def resolve(self, request: Request) -> Response:

@@ -79,6 +79,7 @@ class Fetched:
     headers: Mapping[str, str]
     content: bytes
     url: str
+    next_page: str | None = None  # the `Link: <URL>; rel="next"` of a paginated answer (the Hub's cursor pages)
 
     def json(self, what: str) -> Any:
         """The body as JSON, or a one-line HubError saying what came instead."""
@@ -87,15 +88,6 @@ class Fetched:
         except (ValueError, RecursionError):
             kind = "an HTML page" if self.content.lstrip()[:1] == b"<" else "something that is not JSON"
             raise HubError(f"{host(self.url)} answered {what} with {kind}: is it a Hub?") from None
-
-    @property
-    def next_page(self) -> str | None:
-        """The `Link: <URL>; rel="next"` of a paginated answer (the Hub's cursor pages), or None on the last page."""
-        for link in self.headers.get("Link", "").split(","):
-            target, _, parameters = link.partition(";")
-            if 'rel="next"' in parameters.replace(" ", ""):
-                return target.strip().strip("<>") or None
-        return None
 
     def json_object(self, what: str) -> dict[str, Any]:
         data = self.json(what)
@@ -183,7 +175,10 @@ class HubClient:
                 headers=self._headers(url, headers),
                 extensions={LIMIT: limit},
             ) as response:
-                fetched = Fetched(response.status_code, response.headers, _read_capped(response, limit), url)
+                content = _read_capped(response, limit)
+                # httpx parses Link as huggingface_hub's `paginate` reads it
+                next_page = response.links.get("next", {}).get("url") or None
+                fetched = Fetched(response.status_code, response.headers, content, url, next_page)
         except httpx2.TooManyRedirects:
             raise HubError(f"{what}: {host(url)} redirects in a loop") from None
         except httpx2.RequestError as exc:  # an invalid URL, a bad gzip body: the transport's own are HubErrors
