@@ -169,11 +169,10 @@ def _forbidden(repository: str, status: int, headers: Mapping[str, str]) -> GitH
 
 def _find_issue(gh: github3.GitHub, owner: str, name: str, title: str, marker: str, author: str) -> Any | None:
     """The oldest open issue with this exact title, by `author`, carrying `marker` (pull requests are issues too)."""
-    found = None
-    for issue in gh.issues_on(owner, name, state="open"):
+    for issue in gh.issues_on(owner, name, state="open", sort="created", direction="asc"):
         if issue.title == title and issue.user.login == author and marker in (issue.body or ""):
-            found = issue  # the listing is newest first: keep going to the oldest
-    return found
+            return issue  # oldest first: no page after the match is read
+    return None
 
 
 def _author(gh: github3.GitHub) -> str:

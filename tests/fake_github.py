@@ -241,18 +241,21 @@ class FakeGitHub:
         if method != "GET":
             raise ApiError(404, "Not Found")
         state = query.get("state", ["open"])[0]
+        # GitHub sorts by creation, newest first, unless `direction=asc` (the `sort` values other than `created`
+        # are not modelled: nothing here asks for them)
+        oldest_first = query.get("direction", ["desc"])[0] == "asc"
         keys = [
             key
-            for key in sorted(self.issues, key=lambda k: -k[1])
+            for key in sorted(self.issues, key=lambda k: k[1] if oldest_first else -k[1])
             if key[0] == repository and state in ("all", self.issues[key].get("state", "open"))
         ]
         per_page = min(int(query.get("per_page", ["30"])[0]), 100, self.page_size)
         page = int(query.get("page", ["1"])[0])
         headers = {}
         if page * per_page < len(keys):
-            state_query = f"state={state}&" if "state" in query else ""
+            kept = "".join(f"{key}={query[key][0]}&" for key in ("state", "sort", "direction") if key in query)
             base = f"{self.url}/repos/{repository}/issues"
-            headers["Link"] = f'<{base}?{state_query}per_page={per_page}&page={page + 1}>; rel="next"'
+            headers["Link"] = f'<{base}?{kept}per_page={per_page}&page={page + 1}>; rel="next"'
         items = keys[(page - 1) * per_page : page * per_page]
         return Response(200, [self._issue_json(key) for key in items], headers)
 

@@ -58,7 +58,7 @@ def render(report: Report, *, author: str | None = None, site_url: str | None = 
 
 def _summary(report: Report, author: str | None, site_url: str | None) -> str:
     counts = report.status_counts()
-    linted = sum(counts[s] for s in ("error", "warning", "info", "clean"))
+    linted = report.linted_count()
     acknowledged = sum(1 for repo in report.repos if repo.broken and repo.acknowledged)
     scope = f" of {code_span(author)}" if author else ""
     lines = [

@@ -44,6 +44,11 @@ class RepoEntry:
         return self.id.partition("/")[0]
 
     @property
+    def rules(self) -> list[str]:
+        """The codes of its findings, each once, sorted."""
+        return sorted({f["rule"] for f in self.findings})
+
+    @property
     def broken(self) -> bool:
         return self.status == "error"
 
@@ -109,16 +114,21 @@ class Report:
         counts = Counter(repo.status for repo in self.repos)
         return {status: counts[status] for status in STATUSES}
 
+    def linted_count(self) -> int:
+        """Repos with a complete lint, whatever it found."""
+        counts = self.status_counts()
+        return sum(counts[s] for s in ("error", "warning", "info", "clean"))
+
     def rule_counts(self) -> dict[str, int]:
         """Repos each rule fires on, every rule listed (zero too), in catalogue order."""
-        counts = Counter(rule for repo in self.repos for rule in {f["rule"] for f in repo.findings})
+        counts = Counter(rule for repo in self.repos for rule in repo.rules)
         return {rule.code: counts[rule.code] for rule in rules.ALL_RULES}
 
     def by_owner(self) -> dict[str, list[RepoEntry]]:
         return _group(self.repos, lambda repo: [repo.owner])
 
     def by_rule(self) -> dict[str, list[RepoEntry]]:
-        return _group(self.repos, lambda repo: sorted({f["rule"] for f in repo.findings}))
+        return _group(self.repos, lambda repo: repo.rules)
 
     def by_base(self) -> dict[str, list[RepoEntry]]:
         return _group(self.repos, lambda repo: [repo.base_model] if repo.base_model else [])

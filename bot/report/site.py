@@ -145,7 +145,7 @@ class _Writer:
 
     def _summary(self) -> dict[str, Any]:
         counts = self.report.status_counts()
-        linted = sum(counts[s] for s in ("error", "warning", "info", "clean"))
+        linted = self.report.linted_count()
         runs = self.report.runs
         requests, linted_by_runs = sum(r.requests for r in runs), sum(r.linted for r in runs)
         per_adapter = f"{requests / linted_by_runs:.1f} requests per adapter over all runs." if linted_by_runs else ""
@@ -274,7 +274,7 @@ class _Writer:
             first[text] = self.out / path
 
     def _search(self) -> None:
-        index = [[e.id, e.status, " ".join(_rules_of(e)), self._links[e.id]] for e in self.report.repos]
+        index = [[e.id, e.status, " ".join(e.rules), self._links[e.id]] for e in self.report.repos]
         script = (
             "window.HUBLINT_REPOS = "
             + json.dumps(index, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
@@ -296,7 +296,7 @@ class _Writer:
             "link": self._links[entry.id],
             "status": entry.status,
             "revision": entry.revision,
-            "rules": _rules_of(entry),
+            "rules": entry.rules,
             "findings": entry.findings,
             "base_model": entry.base_model,
             "base_page": f"{file_slug(entry.base_model)}.html" if entry.base_model else None,
@@ -349,10 +349,6 @@ def _badge_words(status: str, findings: int) -> tuple[str, str]:
 def _badge_path(entry: RepoEntry) -> str:
     owner, _, name = entry.id.partition("/")
     return f"{file_slug(owner)}/{file_slug(name)}.svg"
-
-
-def _rules_of(entry: RepoEntry) -> list[str]:
-    return sorted({f["rule"] for f in entry.findings})
 
 
 def _discussion_text(discussion: dict[str, Any] | None) -> str:
